@@ -1,0 +1,192 @@
+//! `GET /api/services/createAuthToken` and `DELETE /api/services/deleteAuthToken`
+//! (spec §5.15, §5.16).
+//!
+//! Fixed on purpose: both consume the nonce, so a captured request cannot be replayed
+//! (G5); a revoked token stays revoked — creating the same `(address, expiration)`
+//! again is refused instead of silently reviving a token that may have leaked.
+
+use serde_json::json;
+
+use super::respond;
+use crate::auth_token::{TokenError, create_token, decode_token, is_revoked, revoke};
+use crate::config::auth_token_secret;
+use crate::ports::Platform;
+use crate::signed_request::{SignatureRule, authorize};
+use crate::{ApiRequest, ApiResponse, ProviderError, Result};
+
+const RULE: SignatureRule<'static> = SignatureRule {
+    signer_field: "address",
+    allow_auth_token: false,
+};
+
+/// Routes to create or delete by path.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+    if request.path.ends_with("/deleteAuthToken") {
+        respond(request, platform, "auth", &["DELETE"], || delete_token(request, platform))
+    } else {
+        respond(request, platform, "auth", &["GET"], || create(request, platform))
+    }
+}
+
+fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    let address_text = params.filled_text("address").unwrap_or_default();
+    let expiration = match params.filled_text("expiration") {
+        None => return Err(ProviderError::field("expiration", "The expiration field is required.")),
+        Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text
+            .parse::<u64>()
+            .map_err(|_| ProviderError::field("expiration", "Invalid timestamp provided."))?,
+        Some(_) => return Err(ProviderError::field("expiration", "The expiration must be an integer.")),
+    };
+    if expiration <= platform.clock.now_unix_seconds() {
+        return Err(ProviderError::field("expiration", "Invalid timestamp provided."));
+    }
+    // The signed message is the address exactly as sent, then the nonce.
+    let authorized = authorize(platform, request, &params, RULE, &address_text)?;
+    let secret = auth_token_secret(platform.vars)?;
+    let token = create_token(&secret, &crate::address::checksum(&authorized.signer), expiration);
+    if is_revoked(platform.kv, &token)? {
+        return Err(ProviderError::BadRequest(format!(
+            "{} Revocation is permanent: choose another expiration.",
+            TokenError::Deleted.message()
+        )));
+    }
+    authorized.consume_nonce(platform)?;
+    Ok(ApiResponse::json(200, &json!({ "token": token })))
+}
+
+fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    let address_text = params.filled_text("address").unwrap_or_default();
+    let Some(token) = params.filled_text("token") else {
+        return Err(ProviderError::field("token", "The token field is required."));
+    };
+    let authorized = authorize(platform, request, &params, RULE, &address_text)?;
+    let secret = auth_token_secret(platform.vars)?;
+    let claims = decode_token(&secret, &token, platform.clock.now_unix_seconds())?;
+    if claims.address != authorized.signer {
+        return Err(TokenError::Invalid.into());
+    }
+    if is_revoked(platform.kv, &token)? {
+        return Err(TokenError::Deleted.into());
+    }
+    authorized.consume_nonce(platform)?;
+    revoke(platform.kv, &token, &claims)?;
+    Ok(ApiResponse::json(200, &json!({"success": "Token has been deactivated."})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakePlatform;
+    use crate::signature::sign_message;
+    use k256::ecdsa::SigningKey;
+
+    const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    const CONSUMER_KEY: &str = "5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
+    const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
+
+    fn sig(message: &str) -> String {
+        let key = SigningKey::from_slice(&hex::decode(CONSUMER_KEY).unwrap()).unwrap();
+        sign_message(&key, message).unwrap().to_hex_v27()
+    }
+
+    fn create_req(address: &str, exp: u64, nonce: &str) -> ApiRequest {
+        ApiRequest::new(
+            "GET",
+            &format!(
+                "/api/services/createAuthToken?address={address}&expiration={exp}&nonce={nonce}&signature={}",
+                sig(&format!("{address}{nonce}"))
+            ),
+        )
+    }
+
+    fn delete_req(token: &str, nonce: &str) -> ApiRequest {
+        ApiRequest::new(
+            "DELETE",
+            &format!(
+                "/api/services/deleteAuthToken?address={CONSUMER}&token={token}&nonce={nonce}&signature={}",
+                sig(&format!("{CONSUMER}{nonce}"))
+            ),
+        )
+    }
+
+    #[test]
+    fn create_then_delete_then_the_token_is_dead() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let r = handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p);
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        let token = r.body_json().unwrap()["token"].as_str().unwrap().to_owned();
+        // Replaying the create request is refused (nonce consumed).
+        assert_eq!(handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p).status, 400);
+        let r = handle(&delete_req(&token, "2"), &p);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_json().unwrap()["success"], "Token has been deactivated.");
+        // Deleting again: the token is deleted (fresh nonce, so it is the token that fails).
+        let r = handle(&delete_req(&token, "3"), &p);
+        assert_eq!(r.body_json().unwrap()["error"], "Token is deleted.");
+        // Re-creating the same token does not revive it.
+        let r = handle(&create_req(CONSUMER, 1_800_000_000, "4"), &p);
+        assert_eq!(r.status, 400);
+        assert!(r.body_json().unwrap()["error"].as_str().unwrap().starts_with("Token is deleted."));
+        // ...and that refusal did not use up nonce 4.
+        assert_eq!(handle(&create_req(CONSUMER, 1_800_000_001, "4"), &p).status, 200);
+    }
+
+    #[test]
+    fn lowercase_address_signs_and_gets_the_same_token() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let lower = CONSUMER.to_lowercase();
+        let a = handle(&create_req(&lower, 1_800_000_000, "1"), &p).body_json().unwrap();
+        let b = handle(&create_req(CONSUMER, 1_800_000_000, "2"), &p).body_json().unwrap();
+        assert_eq!(a["token"], b["token"]);
+    }
+
+    #[test]
+    fn bad_input_changes_no_state() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let before = fake.kv.snapshot();
+        let cases = [
+            create_req(CONSUMER, 1_600_000_000, "1"), // expiration in the past
+            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&nonce=1&signature=0x00")),
+            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=abc&nonce=1&signature=0x00")),
+            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1")),
+            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1&signature={}", sig("wrong1"))),
+            delete_req("not.a.token", "1"),
+            ApiRequest::new("DELETE", &format!("/api/services/deleteAuthToken?address={CONSUMER}&nonce=1&signature=0x00")),
+        ];
+        for req in cases {
+            let r = handle(&req, &p);
+            assert_eq!(r.status, 400, "{} -> {:?}", req.query, r.body_json());
+            assert!(r.body_json().is_some());
+        }
+        assert_eq!(fake.kv.snapshot(), before);
+    }
+
+    #[test]
+    fn a_token_cannot_authorize_token_endpoints() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let token = handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p).body_json().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let req = ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000005&nonce=2"))
+            .with_header("AuthToken", &token);
+        assert_eq!(handle(&req, &p).status, 400);
+    }
+
+    #[test]
+    fn delete_refuses_someone_elses_token() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let secret = auth_token_secret(&fake.vars).unwrap();
+        let foreign = create_token(&secret, "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909", 1_800_000_000);
+        let r = handle(&delete_req(&foreign, "1"), &p);
+        assert_eq!(r.body_json().unwrap()["error"], "Token is invalid.");
+        assert!(!is_revoked(&fake.kv, &foreign).unwrap());
+    }
+}

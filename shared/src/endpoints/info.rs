@@ -1,0 +1,108 @@
+//! `GET /`: the discovery document clients read first (spec §5.1), and the JSON 404
+//! for every path no component claims.
+
+use serde_json::{Map, Value, json};
+
+use super::respond;
+use crate::address::checksum;
+use crate::config::Chains;
+use crate::ports::Platform;
+use crate::{ApiRequest, ApiResponse, ProviderError};
+
+/// The wire API this provider speaks: the Python Provider's v2 dialect.
+pub const API_VERSION: &str = "2.1.6";
+
+/// `serviceEndpoints`: the reference's key names (Python function names, hence the
+/// snake_case auth keys) for the endpoints this deployment has.
+pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
+    ("nonce", "GET", "/api/services/nonce"),
+    ("encrypt", "POST", "/api/services/encrypt"),
+    ("create_auth_token", "GET", "/api/services/createAuthToken"),
+    ("delete_auth_token", "DELETE", "/api/services/deleteAuthToken"),
+];
+
+/// Serves `/` and the not-found fallback.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+    if request.path != "/" && !request.path.is_empty() {
+        return super::with_cors(
+            ProviderError::NotFound(
+                "404 Not Found: The requested URL was not found on the server.".into(),
+            )
+            .to_response(),
+        );
+    }
+    respond(request, platform, "info", &["GET"], || {
+        let chains = Chains::load(platform.vars)?;
+        Ok(ApiResponse::json(200, &info_document(&chains)))
+    })
+}
+
+/// The root document. Built from configuration alone: no RPC call (the reference
+/// called `eth_chainId` on every request in single-chain mode).
+pub fn info_document(chains: &Chains) -> Value {
+    let chain_ids: Vec<u64> = chains.iter().map(|c| c.id).collect();
+    let mut addresses = Map::new();
+    for chain in chains.iter() {
+        addresses.insert(chain.id.to_string(), json!(checksum(&chain.key.address())));
+    }
+    let mut endpoints = Map::new();
+    for (name, method, path) in SERVICE_ENDPOINTS {
+        endpoints.insert((*name).to_owned(), json!([method, path]));
+    }
+    let mut doc = json!({
+        "chainIds": chain_ids,
+        "providerAddresses": addresses,
+        "serviceEndpoints": endpoints,
+        "software": "Provider",
+        "version": API_VERSION,
+        "implementation": format!("ocean-provider-spin {}", env!("CARGO_PKG_VERSION")),
+    });
+    // ocean.js checks `providerAddress` (singular); it is unambiguous with one chain.
+    let distinct: std::collections::BTreeSet<_> = chains.iter().map(|c| c.key.address()).collect();
+    if let (Some(address), 1) = (distinct.iter().next(), distinct.len()) {
+        doc["providerAddress"] = json!(checksum(address));
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakePlatform;
+
+    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+
+    #[test]
+    fn root_document_shape() {
+        let fake = FakePlatform::new(&[
+            ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+            ("provider_private_key", KEY),
+        ]);
+        let r = handle(&ApiRequest::new("GET", "/"), &fake.ports());
+        assert_eq!(r.status, 200);
+        let doc = r.body_json().unwrap();
+        assert_eq!(doc["chainIds"], json!([8996]));
+        assert_eq!(doc["providerAddresses"], json!({"8996": "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909"}));
+        assert_eq!(doc["providerAddress"], "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909");
+        assert_eq!(doc["serviceEndpoints"]["nonce"], json!(["GET", "/api/services/nonce"]));
+        assert_eq!(doc["serviceEndpoints"]["create_auth_token"], json!(["GET", "/api/services/createAuthToken"]));
+        assert_eq!(doc["serviceEndpoints"]["delete_auth_token"], json!(["DELETE", "/api/services/deleteAuthToken"]));
+        assert_eq!(doc["software"], "Provider");
+        // Keys are sorted like Flask's jsonify.
+        let text = String::from_utf8(r.body.clone()).unwrap();
+        assert!(text.starts_with(r#"{"chainIds""#), "{text}");
+    }
+
+    #[test]
+    fn unknown_paths_are_json_404s_and_config_errors_name_the_variable() {
+        let fake = FakePlatform::new(&[("provider_private_key", "nope"), ("network_url", r#"{"1":"http://x"}"#)]);
+        let r = handle(&ApiRequest::new("GET", "/api/services/nothing"), &fake.ports());
+        assert_eq!(r.status, 404);
+        assert!(r.body_json().unwrap()["error"].as_str().unwrap().contains("404"));
+        let r = handle(&ApiRequest::new("GET", "/"), &fake.ports());
+        assert_eq!(r.status, 500);
+        assert!(r.body_json().unwrap()["error"].as_str().unwrap().contains("provider_private_key"));
+        let r = handle(&ApiRequest::new("POST", "/"), &fake.ports());
+        assert_eq!(r.status, 405);
+    }
+}

@@ -1,0 +1,32 @@
+//! The one common library of the Ocean Provider components.
+//!
+//! A request flows: route (`spin.toml`) → component handler → an endpoint function in
+//! [`endpoints`] → the rules in this crate → a platform port ([`ports`]) → response.
+//! Everything here is plain Rust and is unit-tested on the host target; the only
+//! wasm-specific glue is [`spin_adapter`], compiled for `wasm32` alone.
+
+pub mod address;
+pub mod auth_token;
+pub mod cipher;
+pub mod config;
+pub mod decimal;
+pub mod endpoints;
+pub mod error;
+pub mod fakes;
+pub mod log;
+pub mod nonce;
+pub mod ports;
+pub mod request;
+pub mod response;
+pub mod signature;
+pub mod signed_request;
+
+#[cfg(target_arch = "wasm32")]
+pub mod spin_adapter;
+
+pub use error::ProviderError;
+pub use request::ApiRequest;
+pub use response::ApiResponse;
+
+/// Result type of every fallible provider operation.
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

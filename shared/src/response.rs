@@ -1,0 +1,80 @@
+//! The response every endpoint function returns, independent of the platform.
+
+use serde_json::Value;
+
+/// An HTTP response with a fully buffered body (small JSON and text answers; file
+/// streaming uses the platform's streaming path instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    /// A JSON response. Keys come out sorted (serde_json's default map), like Flask's
+    /// `jsonify`, so responses are byte-stable.
+    pub fn json(status: u16, value: &Value) -> Self {
+        let mut body = value.to_string().into_bytes();
+        body.push(b'\n');
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+
+    /// A JSON response whose body text is already rendered (used where a number must
+    /// keep its exact decimal text).
+    pub fn raw_json(status: u16, text: String) -> Self {
+        let mut body = text.into_bytes();
+        body.push(b'\n');
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: text.into().into_bytes(),
+        }
+    }
+
+    /// An empty response.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds or replaces a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(existing, _)| *existing != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body parsed as JSON (tests and diagnostics).
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}

@@ -1,0 +1,156 @@
+//! The Spin side of the ports, and the glue from a Spin HTTP request to an endpoint
+//! function. Compiled for `wasm32` only; everything it calls is tested natively.
+//!
+//! Key-value goes through `wasi:keyvalue/store` + `wasi:keyvalue/atomics`
+//! (`0.2.0-draft2`), because the nonce rules need the atomic `increment` that Spin's
+//! high-level key-value API does not have.
+
+use std::cell::OnceCell;
+
+use futures::{SinkExt, StreamExt};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+
+use crate::ports::{KeyValue, Platform, StorageError, SystemClock, VariableError, Variables};
+use crate::{ApiRequest, ApiResponse, ProviderError};
+
+/// The Spin key-value store labelled `default`, opened on first use.
+#[derive(Default)]
+pub struct SpinKeyValue {
+    bucket: OnceCell<Result<store::Bucket, StorageError>>,
+}
+
+impl std::fmt::Debug for SpinKeyValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpinKeyValue")
+    }
+}
+
+fn storage_error(err: store::Error) -> StorageError {
+    StorageError(match err {
+        store::Error::NoSuchStore => "no such store".into(),
+        store::Error::AccessDenied => "access denied".into(),
+        store::Error::Other(text) => text,
+    })
+}
+
+impl SpinKeyValue {
+    fn bucket(&self) -> Result<&store::Bucket, StorageError> {
+        self.bucket
+            .get_or_init(|| store::open("default").map_err(storage_error))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl KeyValue for SpinKeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.bucket()?.get(key).map_err(storage_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.bucket()?.set(key, value).map_err(storage_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.bucket()?.delete(key).map_err(storage_error)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StorageError> {
+        atomics::increment(self.bucket()?, key, delta).map_err(storage_error)
+    }
+}
+
+/// Spin application variables.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinVariables;
+
+impl Variables for SpinVariables {
+    fn get(&self, name: &str) -> Result<String, VariableError> {
+        match spin_sdk::variables::get(name) {
+            Ok(value) => Ok(value),
+            Err(spin_sdk::variables::Error::Undefined(_)) | Err(spin_sdk::variables::Error::InvalidName(_)) => {
+                Err(VariableError::Undefined)
+            }
+            Err(other) => Err(VariableError::Other(format!("{other:?}"))),
+        }
+    }
+}
+
+/// How large a request body an endpoint accepts.
+pub type BodyLimit = fn(&Platform<'_>) -> crate::Result<u64>;
+
+/// Serves one Spin HTTP request with an endpoint function: reads the request (the
+/// body up to `body_limit`, answering 413 beyond it without reading the rest), runs
+/// the endpoint, writes the response.
+pub async fn serve(
+    request: IncomingRequest,
+    outparam: ResponseOutparam,
+    endpoint: fn(&ApiRequest, &Platform<'_>) -> ApiResponse,
+    body_limit: BodyLimit,
+) {
+    let kv = SpinKeyValue::default();
+    let vars = SpinVariables;
+    let clock = SystemClock;
+    let platform = Platform { kv: &kv, vars: &vars, clock: &clock };
+    let response = match read_request(request, &platform, body_limit).await {
+        Ok(api_request) => endpoint(&api_request, &platform),
+        Err(err) => crate::endpoints::with_cors(err.to_response()),
+    };
+    write_response(outparam, response).await;
+}
+
+async fn read_request(
+    request: IncomingRequest,
+    platform: &Platform<'_>,
+    body_limit: BodyLimit,
+) -> crate::Result<ApiRequest> {
+    let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
+    let mut api_request = ApiRequest::new(&request.method().to_string(), &path_with_query);
+    api_request.headers = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    if matches!(api_request.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return Ok(api_request);
+    }
+    let limit = body_limit(platform)?;
+    let too_large = || ProviderError::PayloadTooLarge(format!("Request body too large: at most {limit} bytes."));
+    let declared = api_request
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = request.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ProviderError::BadRequest("The request body could not be read.".into()))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    api_request.body = body;
+    Ok(api_request)
+}
+
+async fn write_response(outparam: ResponseOutparam, response: ApiResponse) {
+    let headers: Vec<(String, Vec<u8>)> = response
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
+        .collect();
+    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+    let outgoing = OutgoingResponse::new(fields);
+    let _ = outgoing.set_status_code(response.status);
+    let mut body = outgoing.take_body();
+    outparam.set(outgoing);
+    if !response.body.is_empty() {
+        // The client may have gone away; nothing useful can be done about it here.
+        let _ = body.send(response.body).await;
+    }
+    let _ = body.close().await;
+}
