@@ -9,7 +9,10 @@ pub use alloy_primitives::Address;
 /// A mixed-case address with a wrong EIP-55 checksum is still accepted: the reference
 /// (web3's `toChecksumAddress`) accepts it too, and clients send lowercase addresses.
 pub fn parse_address(text: &str) -> Option<Address> {
-    let hex_part = text.trim().strip_prefix("0x").or_else(|| text.trim().strip_prefix("0X"))?;
+    let hex_part = text
+        .trim()
+        .strip_prefix("0x")
+        .or_else(|| text.trim().strip_prefix("0X"))?;
     if hex_part.len() != 40 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -38,7 +41,14 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for text in ["", "0x", "0x123", "A78deb2Fa79463945C247991075E2a0e98Ba7A09", "0xZZ8deb2Fa79463945C247991075E2a0e98Ba7A09", "0xA78deb2Fa79463945C247991075E2a0e98Ba7A0900"] {
+        for text in [
+            "",
+            "0x",
+            "0x123",
+            "A78deb2Fa79463945C247991075E2a0e98Ba7A09",
+            "0xZZ8deb2Fa79463945C247991075E2a0e98Ba7A09",
+            "0xA78deb2Fa79463945C247991075E2a0e98Ba7A0900",
+        ] {
             assert!(parse_address(text).is_none(), "{text}");
         }
     }

@@ -60,7 +60,10 @@ fn mac(secret: &[u8], signing_input: &str) -> Vec<u8> {
 /// Builds the token for `(address, exp)`. The same inputs always give the same token.
 /// The payload key order (`exp`, then `address`) and compact JSON are the reference's.
 pub fn create_token(secret: &[u8], address: &str, exp: u64) -> String {
-    let payload = format!(r#"{{"exp":{exp},"address":{}}}"#, Value::String(address.to_owned()));
+    let payload = format!(
+        r#"{{"exp":{exp},"address":{}}}"#,
+        Value::String(address.to_owned())
+    );
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(HEADER),
@@ -78,7 +81,9 @@ pub fn decode_token(secret: &[u8], token: &str, now: u64) -> Result<TokenClaims,
     else {
         return Err(TokenError::Invalid);
     };
-    let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Invalid)?;
+    let given = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenError::Invalid)?;
     // Constant-time comparison through the MAC type.
     let Ok(mut verifier) = Hmac::<Sha256>::new_from_slice(secret) else {
         return Err(TokenError::Invalid);
@@ -102,7 +107,10 @@ pub fn decode_token(secret: &[u8], token: &str, now: u64) -> Result<TokenClaims,
         .ok_or(TokenError::Invalid)?;
     let exp = payload
         .get("exp")
-        .and_then(|v| v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        })
         .ok_or(TokenError::Invalid)?;
     let address = payload
         .get("address")
@@ -116,7 +124,10 @@ pub fn decode_token(secret: &[u8], token: &str, now: u64) -> Result<TokenClaims,
 }
 
 fn revocation_key(token: &str) -> String {
-    format!("revoked-token:{}", hex::encode(Sha256::digest(token.trim().as_bytes())))
+    format!(
+        "revoked-token:{}",
+        hex::encode(Sha256::digest(token.trim().as_bytes()))
+    )
 }
 
 /// Whether the token was revoked.
@@ -127,7 +138,11 @@ pub fn is_revoked(kv: &dyn KeyValue, token: &str) -> Result<bool> {
 /// Revokes the token for good.
 pub fn revoke(kv: &dyn KeyValue, token: &str, claims: &TokenClaims) -> Result<()> {
     // The value records whose token it was and until when, for operators.
-    let record = format!(r#"{{"address":"{}","exp":{}}}"#, checksum(&claims.address), claims.exp);
+    let record = format!(
+        r#"{{"address":"{}","exp":{}}}"#,
+        checksum(&claims.address),
+        claims.exp
+    );
     kv.set(&revocation_key(token), record.as_bytes())?;
     Ok(())
 }
@@ -164,7 +179,8 @@ mod tests {
     use crate::fakes::MemoryKeyValue;
 
     fn vector() -> Value {
-        let all: Value = serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
+        let all: Value =
+            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
         all["auth_token"].clone()
     }
 
@@ -186,7 +202,10 @@ mod tests {
         let secret = v["secret_utf8"].as_str().unwrap().as_bytes();
         let claims = decode_token(secret, v["token"].as_str().unwrap(), 1_800_000_000).unwrap();
         assert_eq!(claims.exp, 1_900_000_000);
-        assert_eq!(checksum(&claims.address), v["payload"]["address"].as_str().unwrap());
+        assert_eq!(
+            checksum(&claims.address),
+            v["payload"]["address"].as_str().unwrap()
+        );
         assert_eq!(
             decode_token(secret, v["token"].as_str().unwrap(), 1_900_000_001),
             Err(TokenError::Expired)
@@ -200,14 +219,24 @@ mod tests {
         let v = vector();
         let secret = v["secret_utf8"].as_str().unwrap().as_bytes();
         let token = v["token"].as_str().unwrap();
-        assert_eq!(decode_token(b"other secret", token, 0), Err(TokenError::Invalid));
+        assert_eq!(
+            decode_token(b"other secret", token, 0),
+            Err(TokenError::Invalid)
+        );
         for bad in ["", "a.b", "a.b.c.d", "....", &token[..token.len() - 2]] {
-            assert_eq!(decode_token(secret, bad, 0), Err(TokenError::Invalid), "{bad}");
+            assert_eq!(
+                decode_token(secret, bad, 0),
+                Err(TokenError::Invalid),
+                "{bad}"
+            );
         }
         // alg=none with an empty signature.
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"none"}"#);
         let payload = token.split('.').nth(1).unwrap();
-        assert_eq!(decode_token(secret, &format!("{none_header}.{payload}."), 0), Err(TokenError::Invalid));
+        assert_eq!(
+            decode_token(secret, &format!("{none_header}.{payload}."), 0),
+            Err(TokenError::Invalid)
+        );
         // A correctly signed token whose header says another algorithm.
         let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"HS512"}"#);
         let input = format!("{header}.{payload}");
@@ -224,10 +253,16 @@ mod tests {
         let owner = parse_address(v["payload"]["address"].as_str().unwrap()).unwrap();
         let other = parse_address("0xe08A1dAe983BC701D05E492DB80e0144f8f4b909").unwrap();
         assert!(verify_token_for(&kv, secret, token, &owner, 0).is_ok());
-        assert_eq!(verify_token_for(&kv, secret, token, &other, 0), Err(TokenError::Invalid));
+        assert_eq!(
+            verify_token_for(&kv, secret, token, &other, 0),
+            Err(TokenError::Invalid)
+        );
         let claims = decode_token(secret, token, 0).unwrap();
         revoke(&kv, token, &claims).unwrap();
-        assert_eq!(verify_token_for(&kv, secret, token, &owner, 0), Err(TokenError::Deleted));
+        assert_eq!(
+            verify_token_for(&kv, secret, token, &owner, 0),
+            Err(TokenError::Deleted)
+        );
         assert!(is_revoked(&kv, token).unwrap());
     }
 }

@@ -68,7 +68,10 @@ pub fn encrypt_with(
     plaintext: &[u8],
 ) -> Vec<u8> {
     let ephemeral_public = ephemeral.public_key().to_encoded_point(false);
-    let key = derive_key(ephemeral_public.as_bytes(), &shared_point(receiver, ephemeral));
+    let key = derive_key(
+        ephemeral_public.as_bytes(),
+        &shared_point(receiver, ephemeral),
+    );
     let cipher = Aes256Gcm16::new(&key.into());
     // aes-gcm returns ciphertext ‖ tag; the wire layout wants the tag first.
     let sealed = cipher
@@ -126,7 +129,8 @@ mod tests {
     use serde_json::Value;
 
     fn vector() -> Value {
-        let all: Value = serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
+        let all: Value =
+            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
         all["ecies"].clone()
     }
 
@@ -146,7 +150,10 @@ mod tests {
             format!("0x{}", hex::encode(&out)),
             v["ciphertext_hex_as_returned_by_encrypt"].as_str().unwrap()
         );
-        assert_eq!(&out[..65], hex_field(&v, "ephemeral_public_key_uncompressed").as_slice());
+        assert_eq!(
+            &out[..65],
+            hex_field(&v, "ephemeral_public_key_uncompressed").as_slice()
+        );
         assert_eq!(&out[81..97], hex_field(&v, "gcm_tag").as_slice());
     }
 
@@ -158,7 +165,10 @@ mod tests {
         let point = shared_point(&receiver.public_key(), &ephemeral);
         assert_eq!(point, hex_field(&v, "shared_point_uncompressed"));
         let eph_pub = hex_field(&v, "ephemeral_public_key_uncompressed");
-        assert_eq!(derive_key(&eph_pub, &point).to_vec(), hex_field(&v, "aes256_key"));
+        assert_eq!(
+            derive_key(&eph_pub, &point).to_vec(),
+            hex_field(&v, "aes256_key")
+        );
     }
 
     #[test]
@@ -179,7 +189,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), OVERHEAD + 5);
         assert_eq!(decrypt(&receiver, &a).unwrap(), b"hello");
-        assert_eq!(decrypt(&receiver, &encrypt(&receiver.public_key(), b"").unwrap()).unwrap(), b"");
+        assert_eq!(
+            decrypt(&receiver, &encrypt(&receiver.public_key(), b"").unwrap()).unwrap(),
+            b""
+        );
     }
 
     #[test]
@@ -191,7 +204,10 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert_eq!(decrypt(&receiver, &tampered), Err(CipherError::Decrypt));
-        assert_eq!(decrypt(&receiver, &data[..OVERHEAD - 1]), Err(CipherError::Decrypt));
+        assert_eq!(
+            decrypt(&receiver, &data[..OVERHEAD - 1]),
+            Err(CipherError::Decrypt)
+        );
         let other = SecretKey::from_slice(&[7u8; 32]).unwrap();
         assert_eq!(decrypt(&other, &data), Err(CipherError::Decrypt));
     }

@@ -127,8 +127,12 @@ impl Chains {
         match serde_json::from_str::<Value>(&network) {
             Ok(Value::Object(map)) => {
                 for (chain, value) in map {
-                    let id = parse_chain_id(&chain)
-                        .ok_or_else(|| ProviderError::config("network_url", format!("key {chain:?} is not a chain id")))?;
+                    let id = parse_chain_id(&chain).ok_or_else(|| {
+                        ProviderError::config(
+                            "network_url",
+                            format!("key {chain:?} is not a chain id"),
+                        )
+                    })?;
                     urls.insert(id, url_list(&value)?);
                 }
             }
@@ -138,10 +142,14 @@ impl Chains {
                     _ => url_list(&Value::String(network.clone()))?,
                 };
                 let chain = required(vars, "chain_id").map_err(|_| {
-                    ProviderError::config("chain_id", "must be set when network_url is a single URL or a list")
+                    ProviderError::config(
+                        "chain_id",
+                        "must be set when network_url is a single URL or a list",
+                    )
                 })?;
-                let id = parse_chain_id(&chain)
-                    .ok_or_else(|| ProviderError::config("chain_id", "must be a positive integer"))?;
+                let id = parse_chain_id(&chain).ok_or_else(|| {
+                    ProviderError::config("chain_id", "must be a positive integer")
+                })?;
                 urls.insert(id, list);
             }
         }
@@ -173,10 +181,15 @@ impl Chains {
     /// not a chain id or not one of ours.
     pub fn resolve(&self, chain_param: &str) -> Result<&Chain> {
         let id = parse_chain_id(chain_param).ok_or_else(|| {
-            ProviderError::BadRequest(format!("Invalid chainId {chain_param:?}: must be a positive integer."))
+            ProviderError::BadRequest(format!(
+                "Invalid chainId {chain_param:?}: must be a positive integer."
+            ))
         })?;
         self.get(id).ok_or_else(|| {
-            ProviderError::BadRequest(format!("Unsupported chainId {id}: this provider serves {}.", self.ids_text()))
+            ProviderError::BadRequest(format!(
+                "Unsupported chainId {id}: this provider serves {}.",
+                self.ids_text()
+            ))
         })
     }
 
@@ -205,11 +218,16 @@ fn url_list(value: &Value) -> Result<Vec<String>> {
             .as_str()
             .map(str::trim)
             .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-            .ok_or_else(|| ProviderError::config("network_url", "every RPC URL must be an http(s) URL"))?;
+            .ok_or_else(|| {
+                ProviderError::config("network_url", "every RPC URL must be an http(s) URL")
+            })?;
         urls.push(url.to_owned());
     }
     if urls.is_empty() {
-        return Err(ProviderError::config("network_url", "a chain has no RPC URL"));
+        return Err(ProviderError::config(
+            "network_url",
+            "a chain has no RPC URL",
+        ));
     }
     Ok(urls)
 }
@@ -229,23 +247,32 @@ impl ProviderKeys {
         let text = required(vars, "provider_private_key")?;
         if text.starts_with('{') {
             let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|_| {
-                ProviderError::config("provider_private_key", "is neither a hex key nor a JSON map of chain id to hex key")
+                ProviderError::config(
+                    "provider_private_key",
+                    "is neither a hex key nor a JSON map of chain id to hex key",
+                )
             })?;
             let mut keys = BTreeMap::new();
             for (chain, key) in map {
                 let id = parse_chain_id(&chain).ok_or_else(|| {
-                    ProviderError::config("provider_private_key", format!("key {chain:?} is not a chain id"))
+                    ProviderError::config(
+                        "provider_private_key",
+                        format!("key {chain:?} is not a chain id"),
+                    )
                 })?;
                 let key = ProviderKey::parse(&key).ok_or_else(|| {
-                    ProviderError::config("provider_private_key", format!("the key for chain {id} is not a 32-byte hex key"))
+                    ProviderError::config(
+                        "provider_private_key",
+                        format!("the key for chain {id} is not a 32-byte hex key"),
+                    )
                 })?;
                 keys.insert(id, key);
             }
             Ok(Self::PerChain(keys))
         } else {
-            ProviderKey::parse(&text)
-                .map(Self::Single)
-                .ok_or_else(|| ProviderError::config("provider_private_key", "is not a 32-byte hex key"))
+            ProviderKey::parse(&text).map(Self::Single).ok_or_else(|| {
+                ProviderError::config("provider_private_key", "is not a 32-byte hex key")
+            })
         }
     }
 
@@ -263,8 +290,9 @@ impl ProviderKeys {
 /// auth-token secret.
 pub fn universal_key(vars: &dyn Variables) -> Result<ProviderKey> {
     if let Some(text) = optional(vars, "universal_private_key")? {
-        return ProviderKey::parse(&text)
-            .ok_or_else(|| ProviderError::config("universal_private_key", "is not a 32-byte hex key"));
+        return ProviderKey::parse(&text).ok_or_else(|| {
+            ProviderError::config("universal_private_key", "is not a 32-byte hex key")
+        });
     }
     match ProviderKeys::load(vars)? {
         ProviderKeys::Single(key) => Ok(key),
@@ -306,7 +334,10 @@ mod tests {
     #[test]
     fn map_form_with_a_single_key() {
         let vars = MapVariables::from_pairs(&[
-            ("network_url", r#"{"8996": "http://127.0.0.1:8545", "137": ["https://a.example", "https://b.example"]}"#),
+            (
+                "network_url",
+                r#"{"8996": "http://127.0.0.1:8545", "137": ["https://a.example", "https://b.example"]}"#,
+            ),
             ("provider_private_key", KEY),
         ]);
         let chains = Chains::load(&vars).unwrap();
@@ -318,9 +349,15 @@ mod tests {
 
     #[test]
     fn single_url_needs_chain_id() {
-        let vars = MapVariables::from_pairs(&[("network_url", "http://127.0.0.1:8545"), ("provider_private_key", KEY)]);
+        let vars = MapVariables::from_pairs(&[
+            ("network_url", "http://127.0.0.1:8545"),
+            ("provider_private_key", KEY),
+        ]);
         let err = Chains::load(&vars).unwrap_err();
-        assert!(matches!(err, ProviderError::Config { ref variable, .. } if variable == "chain_id"), "{err:?}");
+        assert!(
+            matches!(err, ProviderError::Config { ref variable, .. } if variable == "chain_id"),
+            "{err:?}"
+        );
         let vars = MapVariables::from_pairs(&[
             ("network_url", "http://127.0.0.1:8545"),
             ("chain_id", "8996"),
@@ -332,7 +369,10 @@ mod tests {
     #[test]
     fn per_chain_keys_must_cover_every_chain() {
         let vars = MapVariables::from_pairs(&[
-            ("network_url", r#"{"1": "https://a.example", "2": "https://b.example"}"#),
+            (
+                "network_url",
+                r#"{"1": "https://a.example", "2": "https://b.example"}"#,
+            ),
             ("provider_private_key", &format!(r#"{{"1": "{KEY}"}}"#)),
         ]);
         let err = Chains::load(&vars).unwrap_err();
@@ -350,7 +390,10 @@ mod tests {
             ("provider_private_key", "0x1234", "provider_private_key"),
         ];
         for (name, value, expected) in cases {
-            let mut pairs = vec![("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#), ("provider_private_key", KEY)];
+            let mut pairs = vec![
+                ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+                ("provider_private_key", KEY),
+            ];
             pairs.retain(|(n, _)| *n != name);
             pairs.push((name, value));
             let err = Chains::load(&MapVariables::from_pairs(&pairs)).unwrap_err();
@@ -366,12 +409,22 @@ mod tests {
 
     #[test]
     fn resolve_distinguishes_bad_and_unknown_chain_ids() {
-        let vars = MapVariables::from_pairs(&[("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#), ("provider_private_key", KEY)]);
+        let vars = MapVariables::from_pairs(&[
+            ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+            ("provider_private_key", KEY),
+        ]);
         let chains = Chains::load(&vars).unwrap();
         assert!(chains.resolve("8996").is_ok());
-        assert!(matches!(chains.resolve("1"), Err(ProviderError::BadRequest(m)) if m.contains("Unsupported chainId 1")));
-        assert!(matches!(chains.resolve("abc"), Err(ProviderError::BadRequest(m)) if m.contains("Invalid chainId")));
-        assert!(matches!(chains.resolve("-1"), Err(ProviderError::BadRequest(_))));
+        assert!(
+            matches!(chains.resolve("1"), Err(ProviderError::BadRequest(m)) if m.contains("Unsupported chainId 1"))
+        );
+        assert!(
+            matches!(chains.resolve("abc"), Err(ProviderError::BadRequest(m)) if m.contains("Invalid chainId"))
+        );
+        assert!(matches!(
+            chains.resolve("-1"),
+            Err(ProviderError::BadRequest(_))
+        ));
     }
 
     #[test]
@@ -381,10 +434,16 @@ mod tests {
         assert_eq!(derived.len(), 32);
         assert_ne!(derived, KEY.as_bytes());
         assert_eq!(derived, auth_token_secret(&vars).unwrap());
-        let explicit = MapVariables::from_pairs(&[("provider_private_key", KEY), ("auth_token_secret", "s3cret")]);
+        let explicit = MapVariables::from_pairs(&[
+            ("provider_private_key", KEY),
+            ("auth_token_secret", "s3cret"),
+        ]);
         assert_eq!(auth_token_secret(&explicit).unwrap(), b"s3cret");
-        let no_universal = MapVariables::from_pairs(&[("provider_private_key", &format!(r#"{{"1": "{KEY}"}}"#))]);
-        assert!(matches!(auth_token_secret(&no_universal), Err(ProviderError::Config { variable, .. }) if variable == "auth_token_secret"));
+        let no_universal =
+            MapVariables::from_pairs(&[("provider_private_key", &format!(r#"{{"1": "{KEY}"}}"#))]);
+        assert!(
+            matches!(auth_token_secret(&no_universal), Err(ProviderError::Config { variable, .. }) if variable == "auth_token_secret")
+        );
     }
 
     #[test]
@@ -397,7 +456,8 @@ mod tests {
 
     #[test]
     fn scalar_readers() {
-        let vars = MapVariables::from_pairs(&[("a", "yes"), ("b", "12"), ("c", "maybe"), ("d", " ")]);
+        let vars =
+            MapVariables::from_pairs(&[("a", "yes"), ("b", "12"), ("c", "maybe"), ("d", " ")]);
         assert!(boolean(&vars, "a", false).unwrap());
         assert!(!boolean(&vars, "zz", false).unwrap());
         assert!(boolean(&vars, "c", false).is_err());

@@ -93,9 +93,7 @@ impl Decimal {
             return Ok(Self::zero());
         }
         let magnitude = exponent + i64::try_from(digits.len()).unwrap_or(i64::MAX);
-        if !(-MAX_EXPONENT..=MAX_EXPONENT).contains(&exponent)
-            || magnitude > MAX_EXPONENT
-        {
+        if !(-MAX_EXPONENT..=MAX_EXPONENT).contains(&exponent) || magnitude > MAX_EXPONENT {
             return Err(DecimalError::OutOfRange);
         }
         Ok(Self {
@@ -126,7 +124,12 @@ impl Decimal {
             let b = other.digits.as_bytes();
             let len = a.len().max(b.len());
             (0..len)
-                .map(|i| (a.get(i).copied().unwrap_or(b'0'), b.get(i).copied().unwrap_or(b'0')))
+                .map(|i| {
+                    (
+                        a.get(i).copied().unwrap_or(b'0'),
+                        b.get(i).copied().unwrap_or(b'0'),
+                    )
+                })
                 .map(|(x, y)| x.cmp(&y))
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
@@ -230,8 +233,15 @@ mod tests {
 
     #[test]
     fn non_numbers_and_non_finite_values_are_refused() {
-        for text in ["", " ", "abc", "nan", "NaN", "inf", "-inf", "Infinity", "1e", "1e+", "--1", "1.2.3", "0x10", "1_000", ".", "e5"] {
-            assert_eq!(Decimal::parse(text), Err(DecimalError::NotANumber), "{text:?}");
+        for text in [
+            "", " ", "abc", "nan", "NaN", "inf", "-inf", "Infinity", "1e", "1e+", "--1", "1.2.3",
+            "0x10", "1_000", ".", "e5",
+        ] {
+            assert_eq!(
+                Decimal::parse(text),
+                Err(DecimalError::NotANumber),
+                "{text:?}"
+            );
         }
     }
 
@@ -239,7 +249,10 @@ mod tests {
     fn absurd_magnitudes_are_out_of_range() {
         assert_eq!(Decimal::parse("1e1000000"), Err(DecimalError::OutOfRange));
         assert_eq!(Decimal::parse("1e-1000"), Err(DecimalError::OutOfRange));
-        assert_eq!(Decimal::parse(&"9".repeat(65)), Err(DecimalError::OutOfRange));
+        assert_eq!(
+            Decimal::parse(&"9".repeat(65)),
+            Err(DecimalError::OutOfRange)
+        );
         assert!(Decimal::parse(&"9".repeat(40)).is_ok());
     }
 }

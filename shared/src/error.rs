@@ -135,7 +135,10 @@ impl fmt::Display for ProviderError {
             | Self::Upstream(m) => f.write_str(m),
             Self::MethodNotAllowed => f.write_str("Method Not Allowed"),
             Self::Config { variable, problem } => {
-                write!(f, "Provider misconfigured: variable `{variable}`: {problem}")
+                write!(
+                    f,
+                    "Provider misconfigured: variable `{variable}`: {problem}"
+                )
             }
         }
     }
@@ -195,7 +198,8 @@ mod tests {
 
     #[test]
     fn signature_errors_are_bare_strings() {
-        let err = ProviderError::signature("Invalid signature expected nonce (1) > current nonce (1).");
+        let err =
+            ProviderError::signature("Invalid signature expected nonce (1) > current nonce (1).");
         assert_eq!(
             err.body()["errors"]["signature"],
             json!("Invalid signature expected nonce (1) > current nonce (1).")

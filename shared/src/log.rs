@@ -31,7 +31,10 @@ impl Level {
 
 /// Writes `message` when `level` is enabled by the `log_level` variable (default info).
 pub fn log(vars: &dyn Variables, level: Level, component: &str, message: &str) {
-    let configured = vars.get("log_level").map(|t| Level::parse(&t)).unwrap_or(Level::Info);
+    let configured = vars
+        .get("log_level")
+        .map(|t| Level::parse(&t))
+        .unwrap_or(Level::Info);
     if level <= configured {
         eprintln!("[{level:?}] {component}: {message}");
     }

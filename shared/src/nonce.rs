@@ -32,7 +32,9 @@ fn claim_key(address: &Address, nonce: &Decimal) -> String {
 pub fn parse_nonce(text: &str) -> Result<Decimal> {
     match Decimal::parse(text) {
         Ok(nonce) => Ok(nonce),
-        Err(DecimalError::NotANumber) => Err(ProviderError::field("nonce", "The nonce must be a number.")),
+        Err(DecimalError::NotANumber) => {
+            Err(ProviderError::field("nonce", "The nonce must be a number."))
+        }
         Err(DecimalError::OutOfRange) => Err(ProviderError::field(
             "nonce",
             "The nonce is out of range (at most 40 digits before and after the decimal point).",
@@ -121,7 +123,10 @@ mod tests {
         assert!(consume_nonce(&kv, &alice(), &n("1700000000.1229")).is_err());
         consume_nonce(&kv, &alice(), &n("1700000000.1231")).unwrap();
         consume_nonce(&kv, &alice(), &n("1700000000000")).unwrap();
-        assert_eq!(current_nonce(&kv, &alice()).unwrap().to_string(), "1700000000000");
+        assert_eq!(
+            current_nonce(&kv, &alice()).unwrap().to_string(),
+            "1700000000000"
+        );
     }
 
     #[test]
@@ -192,6 +197,9 @@ mod tests {
     fn storage_failure_is_a_503() {
         let kv = MemoryKeyValue::default();
         kv.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(consume_nonce(&kv, &alice(), &n("1")).unwrap_err().status(), 503);
+        assert_eq!(
+            consume_nonce(&kv, &alice(), &n("1")).unwrap_err().status(),
+            503
+        );
     }
 }

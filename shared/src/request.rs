@@ -177,10 +177,18 @@ pub fn python_float_repr(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+        return if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if value.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-trip digits, e.g. "1.7e12", "-2.5e-5".
     let scientific = format!("{value:e}");
@@ -298,8 +306,7 @@ mod tests {
 
     #[test]
     fn query_parameters_override_the_json_body() {
-        let req = ApiRequest::new("GET", "/x?a=1&b=%41+b&a=2")
-            .with_body(r#"{"a": 5, "c": 6}"#);
+        let req = ApiRequest::new("GET", "/x?a=1&b=%41+b&a=2").with_body(r#"{"a": 5, "c": 6}"#);
         let params = req.params();
         assert_eq!(params.get("a"), Some(&json!("1")));
         assert_eq!(params.get("b"), Some(&json!("A b")));
@@ -312,7 +319,10 @@ mod tests {
             .with_body(r#"{"chainId": 8996, "dataset": {"documentId": "did:op:1"}}"#);
         let params = req.params();
         assert_eq!(params.text("chainId").as_deref(), Some("8996"));
-        assert_eq!(params.text("dataset.documentId").as_deref(), Some("did:op:1"));
+        assert_eq!(
+            params.text("dataset.documentId").as_deref(),
+            Some("did:op:1")
+        );
         assert!(!params.is_filled("dataset.serviceId"));
     }
 

@@ -28,7 +28,9 @@ impl std::fmt::Display for SignatureError {
         match self {
             Self::Malformed => f.write_str("signature must be 65 bytes of hex"),
             Self::BadRecoveryId(v) => write!(f, "signature v value {v} is not 0, 1, 27 or 28"),
-            Self::HighS => f.write_str("signature s value is not in the lower half of the curve order"),
+            Self::HighS => {
+                f.write_str("signature s value is not in the lower half of the curve order")
+            }
             Self::Unrecoverable => f.write_str("no public key recovers from this signature"),
         }
     }
@@ -50,7 +52,10 @@ pub fn signed_message_digest(message: &str) -> B256 {
 /// Decodes hex with or without `0x`.
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    let body = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+    let body = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
     hex::decode(body).ok()
 }
 
@@ -66,7 +71,8 @@ pub fn recover_address(digest: &B256, signature_hex: &str) -> Result<Address, Si
         1 | 28 => 1,
         other => return Err(SignatureError::BadRecoveryId(other)),
     };
-    let signature = Signature::from_slice(&bytes[..64]).map_err(|_| SignatureError::Unrecoverable)?;
+    let signature =
+        Signature::from_slice(&bytes[..64]).map_err(|_| SignatureError::Unrecoverable)?;
     if signature.normalize_s().is_some() {
         return Err(SignatureError::HighS);
     }
@@ -77,7 +83,10 @@ pub fn recover_address(digest: &B256, signature_hex: &str) -> Result<Address, Si
 }
 
 /// Recovers the signer of a consumer `message` (spec §2.2 hashing).
-pub fn recover_message_signer(message: &str, signature_hex: &str) -> Result<Address, SignatureError> {
+pub fn recover_message_signer(
+    message: &str,
+    signature_hex: &str,
+) -> Result<Address, SignatureError> {
     recover_address(&signed_message_digest(message), signature_hex)
 }
 
@@ -95,18 +104,31 @@ pub struct RecoverableSignature {
 impl RecoverableSignature {
     /// `0x` + r + s + v, with v as 27/28 (wallet style).
     pub fn to_hex_v27(&self) -> String {
-        format!("0x{}{}{:02x}", hex::encode(self.r), hex::encode(self.s), self.v)
+        format!(
+            "0x{}{}{:02x}",
+            hex::encode(self.r),
+            hex::encode(self.s),
+            self.v
+        )
     }
 
     /// `0x` + r + s + v, with v as 00/01 (the reference's `sign_message` style, used
     /// for operator-service signatures).
     pub fn to_hex_v01(&self) -> String {
-        format!("0x{}{}{:02x}", hex::encode(self.r), hex::encode(self.s), self.v - 27)
+        format!(
+            "0x{}{}{:02x}",
+            hex::encode(self.r),
+            hex::encode(self.s),
+            self.v - 27
+        )
     }
 }
 
 /// Signs a 32-byte digest (RFC 6979 deterministic, low-s).
-pub fn sign_digest(key: &SigningKey, digest: &B256) -> Result<RecoverableSignature, SignatureError> {
+pub fn sign_digest(
+    key: &SigningKey,
+    digest: &B256,
+) -> Result<RecoverableSignature, SignatureError> {
     let (signature, recovery_id) = key
         .sign_prehash_recoverable(digest.as_slice())
         .map_err(|_| SignatureError::Unrecoverable)?;
@@ -119,7 +141,10 @@ pub fn sign_digest(key: &SigningKey, digest: &B256) -> Result<RecoverableSignatu
 }
 
 /// Signs `message` the way a consumer (ethers `signMessage` over the keccak hash) does.
-pub fn sign_message(key: &SigningKey, message: &str) -> Result<RecoverableSignature, SignatureError> {
+pub fn sign_message(
+    key: &SigningKey,
+    message: &str,
+) -> Result<RecoverableSignature, SignatureError> {
     sign_digest(key, &signed_message_digest(message))
 }
 
@@ -155,9 +180,16 @@ mod tests {
             format!("{:#x}", signed_message_digest(message)),
             vector["eip191_hash"].as_str().unwrap()
         );
-        for style in ["signature_wallet_style_v27_28", "signature_provider_sign_message_style_v0_1"] {
+        for style in [
+            "signature_wallet_style_v27_28",
+            "signature_provider_sign_message_style_v0_1",
+        ] {
             let signer = recover_message_signer(message, vector[style].as_str().unwrap()).unwrap();
-            assert_eq!(checksum(&signer), vector["recovers_to"].as_str().unwrap(), "{style}");
+            assert_eq!(
+                checksum(&signer),
+                vector["recovers_to"].as_str().unwrap(),
+                "{style}"
+            );
         }
     }
 
@@ -167,9 +199,20 @@ mod tests {
         let vector = &v["download_signature"];
         let consumer = key(v["consumer_private_key"].as_str().unwrap());
         let signature = sign_message(&consumer, vector["message"].as_str().unwrap()).unwrap();
-        assert_eq!(signature.to_hex_v27(), vector["signature_wallet_style_v27_28"].as_str().unwrap());
-        assert_eq!(signature.to_hex_v01(), vector["signature_provider_sign_message_style_v0_1"].as_str().unwrap());
-        assert_eq!(checksum(&address_of(&consumer)), v["consumer_address"].as_str().unwrap());
+        assert_eq!(
+            signature.to_hex_v27(),
+            vector["signature_wallet_style_v27_28"].as_str().unwrap()
+        );
+        assert_eq!(
+            signature.to_hex_v01(),
+            vector["signature_provider_sign_message_style_v0_1"]
+                .as_str()
+                .unwrap()
+        );
+        assert_eq!(
+            checksum(&address_of(&consumer)),
+            v["consumer_address"].as_str().unwrap()
+        );
     }
 
     #[test]
@@ -178,7 +221,10 @@ mod tests {
         let vector = &v["compute_provider_signature"];
         let provider = key(v["provider_private_key"].as_str().unwrap());
         let signature = sign_message(&provider, vector["message"].as_str().unwrap()).unwrap();
-        assert_eq!(signature.to_hex_v01(), vector["providerSignature"].as_str().unwrap());
+        assert_eq!(
+            signature.to_hex_v01(),
+            vector["providerSignature"].as_str().unwrap()
+        );
     }
 
     #[test]
@@ -187,11 +233,23 @@ mod tests {
         let vector = &v["download_signature"];
         let message = vector["message"].as_str().unwrap();
         let good = vector["signature_wallet_style_v27_28"].as_str().unwrap();
-        assert_eq!(recover_message_signer(message, &good[..good.len() - 2]), Err(SignatureError::Malformed));
-        assert_eq!(recover_message_signer(message, &format!("{good}00")), Err(SignatureError::Malformed));
-        assert_eq!(recover_message_signer(message, "0xnothex"), Err(SignatureError::Malformed));
+        assert_eq!(
+            recover_message_signer(message, &good[..good.len() - 2]),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            recover_message_signer(message, &format!("{good}00")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            recover_message_signer(message, "0xnothex"),
+            Err(SignatureError::Malformed)
+        );
         let bad_v = format!("{}11", &good[..good.len() - 2]);
-        assert_eq!(recover_message_signer(message, &bad_v), Err(SignatureError::BadRecoveryId(17)));
+        assert_eq!(
+            recover_message_signer(message, &bad_v),
+            Err(SignatureError::BadRecoveryId(17))
+        );
         // Without 0x it still works.
         assert!(recover_message_signer(message, &good[2..]).is_ok());
     }
@@ -220,7 +278,13 @@ mod tests {
     fn a_different_message_recovers_a_different_address() {
         let v = vectors();
         let vector = &v["download_signature"];
-        let signer = recover_message_signer("something else", vector["signature_wallet_style_v27_28"].as_str().unwrap());
-        assert_ne!(signer.map(|a| checksum(&a)).ok().as_deref(), vector["recovers_to"].as_str());
+        let signer = recover_message_signer(
+            "something else",
+            vector["signature_wallet_style_v27_28"].as_str().unwrap(),
+        );
+        assert_ne!(
+            signer.map(|a| checksum(&a)).ok().as_deref(),
+            vector["recovers_to"].as_str()
+        );
     }
 }

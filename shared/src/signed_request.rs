@@ -45,8 +45,12 @@ pub fn signer_address(params: &Params, field: &str) -> Result<Address> {
     let text = params
         .filled_text(field)
         .ok_or_else(|| ProviderError::field(field, format!("The {field} field is required.")))?;
-    parse_address(&text)
-        .ok_or_else(|| ProviderError::field(field, format!("The {field} must be an Ethereum address (0x and 40 hex digits).")))
+    parse_address(&text).ok_or_else(|| {
+        ProviderError::field(
+            field,
+            format!("The {field} must be an Ethereum address (0x and 40 hex digits)."),
+        )
+    })
 }
 
 /// Establishes the signer of a request whose signed message is `message_prefix + nonce`.
@@ -92,14 +96,20 @@ pub fn authorize(
                 .map(str::trim)
                 .filter(|t| !t.is_empty() && rule.allow_auth_token);
             let Some(token) = token else {
-                return Err(ProviderError::field("signature", "The signature field is required."));
+                return Err(ProviderError::field(
+                    "signature",
+                    "The signature field is required.",
+                ));
             };
             let secret = auth_token_secret(platform.vars)?;
             let now = platform.clock.now_unix_seconds();
             if let Err(problem) = verify_token_for(platform.kv, &secret, token, &signer, now) {
                 return Err(ProviderError::field(
                     "signature",
-                    format!("Invalid signature provided. AuthToken: {}", problem.message()),
+                    format!(
+                        "Invalid signature provided. AuthToken: {}",
+                        problem.message()
+                    ),
                 ));
             }
         }
@@ -119,7 +129,10 @@ mod tests {
     const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
     const CONSUMER_KEY: &str = "0x5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
     const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
-    const RULE: SignatureRule<'static> = SignatureRule { signer_field: "consumerAddress", allow_auth_token: true };
+    const RULE: SignatureRule<'static> = SignatureRule {
+        signer_field: "consumerAddress",
+        allow_auth_token: true,
+    };
 
     fn consumer_key() -> SigningKey {
         SigningKey::from_slice(&hex::decode(&CONSUMER_KEY[2..]).unwrap()).unwrap()
@@ -130,10 +143,14 @@ mod tests {
     }
 
     fn signed(did: &str, nonce: &str) -> ApiRequest {
-        let sig = sign_message(&consumer_key(), &format!("{did}{nonce}")).unwrap().to_hex_v27();
+        let sig = sign_message(&consumer_key(), &format!("{did}{nonce}"))
+            .unwrap()
+            .to_hex_v27();
         ApiRequest::new(
             "GET",
-            &format!("/d?documentId={did}&consumerAddress={CONSUMER}&nonce={nonce}&signature={sig}"),
+            &format!(
+                "/d?documentId={did}&consumerAddress={CONSUMER}&nonce={nonce}&signature={sig}"
+            ),
         )
     }
 
@@ -161,8 +178,14 @@ mod tests {
         let p = fake.ports();
         let req = signed("did:op:1", "5");
         let err = authorize(&p, &req, &req.params(), RULE, "did:op:2").unwrap_err();
-        let text = err.body()["errors"]["signature"].as_str().unwrap().to_owned();
-        assert!(text.starts_with("Invalid signature for ethereum address"), "{text}");
+        let text = err.body()["errors"]["signature"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            text.starts_with("Invalid signature for ethereum address"),
+            "{text}"
+        );
         assert!(!text.contains(CONSUMER_KEY));
     }
 
@@ -191,22 +214,34 @@ mod tests {
         let p = fake.ports();
         let secret = auth_token_secret(&fake.vars).unwrap();
         let token = create_token(&secret, CONSUMER, 1_800_000_000);
-        let req = ApiRequest::new("GET", &format!("/d?documentId=x&consumerAddress={CONSUMER}&nonce=7"))
-            .with_header("AuthToken", &token);
+        let req = ApiRequest::new(
+            "GET",
+            &format!("/d?documentId=x&consumerAddress={CONSUMER}&nonce=7"),
+        )
+        .with_header("AuthToken", &token);
         assert!(authorize(&p, &req, &req.params(), RULE, "x").is_ok());
         // Not for another address.
-        let other = ApiRequest::new("GET", "/d?documentId=x&consumerAddress=0xe08A1dAe983BC701D05E492DB80e0144f8f4b909&nonce=7")
-            .with_header("AuthToken", &token);
+        let other = ApiRequest::new(
+            "GET",
+            "/d?documentId=x&consumerAddress=0xe08A1dAe983BC701D05E492DB80e0144f8f4b909&nonce=7",
+        )
+        .with_header("AuthToken", &token);
         assert!(authorize(&p, &other, &other.params(), RULE, "x").is_err());
         // Not where tokens are not allowed.
-        let no_tokens = SignatureRule { allow_auth_token: false, ..RULE };
+        let no_tokens = SignatureRule {
+            allow_auth_token: false,
+            ..RULE
+        };
         assert!(authorize(&p, &req, &req.params(), no_tokens, "x").is_err());
         // Not once revoked.
         revoke(&fake.kv, &token, &decode_token(&secret, &token, 0).unwrap()).unwrap();
         assert!(authorize(&p, &req, &req.params(), RULE, "x").is_err());
         // "Authorization: undefined" (ocean.js) is not a token and is ignored.
-        let odd = ApiRequest::new("GET", &format!("/d?documentId=x&consumerAddress={CONSUMER}&nonce=8"))
-            .with_header("Authorization", "undefined");
+        let odd = ApiRequest::new(
+            "GET",
+            &format!("/d?documentId=x&consumerAddress={CONSUMER}&nonce=8"),
+        )
+        .with_header("Authorization", "undefined");
         assert!(authorize(&p, &odd, &odd.params(), RULE, "x").is_err());
     }
 
@@ -215,8 +250,12 @@ mod tests {
         let fake = platform();
         let p = fake.ports();
         // A JSON float nonce 1.7e12 is "1700000000000.0" in Python.
-        let sig = sign_message(&consumer_key(), "x1700000000000.0").unwrap().to_hex_v27();
-        let body = format!(r#"{{"consumerAddress": "{CONSUMER}", "nonce": 1.7e12, "signature": "{sig}"}}"#);
+        let sig = sign_message(&consumer_key(), "x1700000000000.0")
+            .unwrap()
+            .to_hex_v27();
+        let body = format!(
+            r#"{{"consumerAddress": "{CONSUMER}", "nonce": 1.7e12, "signature": "{sig}"}}"#
+        );
         let req = ApiRequest::new("POST", "/d").with_body(body);
         assert!(authorize(&p, &req, &req.params(), RULE, "x").is_ok());
     }

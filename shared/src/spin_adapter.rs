@@ -69,9 +69,8 @@ impl Variables for SpinVariables {
     fn get(&self, name: &str) -> Result<String, VariableError> {
         match spin_sdk::variables::get(name) {
             Ok(value) => Ok(value),
-            Err(spin_sdk::variables::Error::Undefined(_)) | Err(spin_sdk::variables::Error::InvalidName(_)) => {
-                Err(VariableError::Undefined)
-            }
+            Err(spin_sdk::variables::Error::Undefined(_))
+            | Err(spin_sdk::variables::Error::InvalidName(_)) => Err(VariableError::Undefined),
             Err(other) => Err(VariableError::Other(format!("{other:?}"))),
         }
     }
@@ -92,7 +91,11 @@ pub async fn serve(
     let kv = SpinKeyValue::default();
     let vars = SpinVariables;
     let clock = SystemClock;
-    let platform = Platform { kv: &kv, vars: &vars, clock: &clock };
+    let platform = Platform {
+        kv: &kv,
+        vars: &vars,
+        clock: &clock,
+    };
     let response = match read_request(request, &platform, body_limit).await {
         Ok(api_request) => endpoint(&api_request, &platform),
         Err(err) => crate::endpoints::with_cors(err.to_response()),
@@ -111,13 +114,20 @@ async fn read_request(
         .headers()
         .entries()
         .into_iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
         .collect();
     if matches!(api_request.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         return Ok(api_request);
     }
     let limit = body_limit(platform)?;
-    let too_large = || ProviderError::PayloadTooLarge(format!("Request body too large: at most {limit} bytes."));
+    let too_large = || {
+        ProviderError::PayloadTooLarge(format!("Request body too large: at most {limit} bytes."))
+    };
     let declared = api_request
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -127,7 +137,8 @@ async fn read_request(
     let mut body = Vec::new();
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ProviderError::BadRequest("The request body could not be read.".into()))?;
+        let chunk = chunk
+            .map_err(|_| ProviderError::BadRequest("The request body could not be read.".into()))?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large());
         }

@@ -1,1 +1,391 @@
-//! placeholder
+//! The end-to-end harness: builds the real wasm components and the host, starts the
+//! provider on a free loopback port with a fresh state directory, and drives it over
+//! HTTP like a client would.
+//!
+//! Set `SPIN_BIN=/path/to/spin` to run the same tests under a real Spin instead of
+//! the project's host: both are started as `<bin> up -f spin.toml --listen ADDR
+//! --runtime-config-file FILE` with `SPIN_VARIABLE_*` settings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use k256::ecdsa::SigningKey;
+use ocean_provider::address::checksum;
+use ocean_provider::signature::{address_of, sign_message};
+
+/// The barge provider key the local defaults use (a well-known development key).
+pub const DEV_PROVIDER_KEY: &str =
+    "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+/// Its address.
+pub const DEV_PROVIDER_ADDRESS: &str = "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909";
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The wasm packages named by the `[component.*.build]` commands of spin.toml.
+pub fn component_packages() -> Vec<String> {
+    let manifest = std::fs::read_to_string(workspace_root().join("spin.toml")).unwrap();
+    manifest
+        .lines()
+        .filter(|line| line.trim_start().starts_with("command = \"cargo build"))
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "-p")?;
+            words.next().map(|p| p.trim_end_matches('"').to_owned())
+        })
+        .collect()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Builds the components (and the host unless `SPIN_BIN` is set), once per process.
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut build = cargo();
+        build.args(["build", "--release", "--target", "wasm32-wasip2"]);
+        for package in component_packages() {
+            build.args(["-p", &package]);
+        }
+        let status = build.status().expect("run cargo build for the components");
+        assert!(status.success(), "building the wasm components failed");
+        if spin_bin().is_none() {
+            let status = cargo()
+                .args(["build", "--profile", "host", "-p", "spin-host"])
+                .status()
+                .expect("run cargo build for the host");
+            assert!(status.success(), "building the host failed");
+        }
+    });
+}
+
+fn spin_bin() -> Option<PathBuf> {
+    std::env::var_os("SPIN_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The program that runs spin.toml: `SPIN_BIN`, else the project's host.
+pub fn runner() -> PathBuf {
+    spin_bin().unwrap_or_else(|| workspace_root().join("target/host/spin-host"))
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates it.
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ocean-provider-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running provider.
+#[derive(Debug)]
+pub struct Provider {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    child: Child,
+    vars: BTreeMap<String, String>,
+    state: PathBuf,
+}
+
+impl Provider {
+    /// The variables every test provider gets: the local defaults of the run command.
+    pub fn default_vars() -> BTreeMap<String, String> {
+        [
+            ("provider_private_key", DEV_PROVIDER_KEY),
+            ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+            ("allow_non_public_ip", "true"),
+            ("log_level", "warn"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Starts a provider whose key-value store lives in `state_dir`.
+    pub fn start(state_dir: &Path, vars: BTreeMap<String, String>) -> Self {
+        ensure_built();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let runtime_config = state_dir.join("runtime-config.toml");
+        std::fs::write(
+            &runtime_config,
+            format!(
+                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
+                state_dir.join("kv.db").display()
+            ),
+        )
+        .unwrap();
+        // The runner is started under `sh` that kills it when our stdin pipe closes, so
+        // a provider shared by a whole test binary never outlives the binary.
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#""$@" & pid=$!; trap 'kill $pid 2>/dev/null; wait $pid; exit 0' TERM; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
+            .arg("provider-runner")
+            .arg(runner())
+            .args(["up", "-f"])
+            .arg(workspace_root().join("spin.toml"))
+            .args(["--listen", &listen, "--runtime-config-file"])
+            .arg(&runtime_config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in &vars {
+            command.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let child = command.spawn().expect("start the provider");
+        let mut provider = Self {
+            base_url: format!("http://{listen}"),
+            child,
+            vars,
+            state: state_dir.to_path_buf(),
+        };
+        provider.wait_ready(&listen);
+        provider
+    }
+
+    fn wait_ready(&mut self, listen: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let address: SocketAddr = listen.parse().unwrap();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the provider exited during startup: {status}");
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+                && get(&format!("{}/", self.base_url)).status != 0
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the provider did not start within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops it and starts it again on the same state directory.
+    pub fn restart(mut self) -> Self {
+        let vars = std::mem::take(&mut self.vars);
+        let state = self.state.clone();
+        drop(self);
+        Self::start(&state, vars)
+    }
+
+    /// `base_url` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        // Closing stdin makes the wrapper kill the runner and wait for it.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The provider shared by all tests of one test binary (state in a temp dir).
+pub fn shared_provider() -> &'static Provider {
+    static SHARED: OnceLock<(Provider, TempDir)> = OnceLock::new();
+    &SHARED
+        .get_or_init(|| {
+            let dir = TempDir::new("shared");
+            let mut vars = Provider::default_vars();
+            vars.insert("max_document_size".into(), "65536".into());
+            (Provider::start(dir.path(), vars), dir)
+        })
+        .0
+}
+
+/// An HTTP answer (status 0 when the request could not be made at all).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lowercase names.
+    pub headers: BTreeMap<String, String>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body text if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON ({}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    match result {
+        Ok(mut response) => {
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_vec()
+                .unwrap_or_default();
+            Reply {
+                status: response.status().as_u16(),
+                headers,
+                body,
+            }
+        }
+        Err(_) => Reply {
+            status: 0,
+            headers: BTreeMap::new(),
+            body: Vec::new(),
+        },
+    }
+}
+
+/// Sends a request with optional headers and body.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let agent = agent();
+    match body {
+        Some(bytes) => reply(agent.run(builder.body(bytes.to_vec()).unwrap())),
+        None => reply(agent.run(builder.body(()).unwrap())),
+    }
+}
+
+/// `GET url`.
+pub fn get(url: &str) -> Reply {
+    request("GET", url, &[], None)
+}
+
+/// A deterministic test account derived from a label (each test uses its own, so
+/// tests sharing one provider do not share nonces).
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The key.
+    pub key: SigningKey,
+    /// Its checksum address.
+    pub address: String,
+}
+
+impl Account {
+    /// The account for `label`.
+    pub fn named(label: &str) -> Self {
+        let seed = alloy_keccak(label.as_bytes());
+        let key = SigningKey::from_slice(&seed).unwrap();
+        let address = checksum(&address_of(&key));
+        Self { key, address }
+    }
+
+    /// Signs `message` like ethers' `signMessage(keccak256(message))`, v = 27/28.
+    pub fn sign(&self, message: &str) -> String {
+        sign_message(&self.key, message).unwrap().to_hex_v27()
+    }
+}
+
+fn alloy_keccak(data: &[u8]) -> [u8; 32] {
+    ocean_provider::signature::signed_message_digest(&hex::encode(data)).0
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Flushes test output (helps when a test hangs on a child process).
+pub fn flush() {
+    let _ = std::io::stdout().flush();
+}

@@ -22,9 +22,13 @@ const RULE: SignatureRule<'static> = SignatureRule {
 /// Routes to create or delete by path.
 pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     if request.path.ends_with("/deleteAuthToken") {
-        respond(request, platform, "auth", &["DELETE"], || delete_token(request, platform))
+        respond(request, platform, "auth", &["DELETE"], || {
+            delete_token(request, platform)
+        })
     } else {
-        respond(request, platform, "auth", &["GET"], || create(request, platform))
+        respond(request, platform, "auth", &["GET"], || {
+            create(request, platform)
+        })
     }
 }
 
@@ -32,19 +36,36 @@ fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> 
     let params = request.params();
     let address_text = params.filled_text("address").unwrap_or_default();
     let expiration = match params.filled_text("expiration") {
-        None => return Err(ProviderError::field("expiration", "The expiration field is required.")),
+        None => {
+            return Err(ProviderError::field(
+                "expiration",
+                "The expiration field is required.",
+            ));
+        }
         Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text
             .parse::<u64>()
             .map_err(|_| ProviderError::field("expiration", "Invalid timestamp provided."))?,
-        Some(_) => return Err(ProviderError::field("expiration", "The expiration must be an integer.")),
+        Some(_) => {
+            return Err(ProviderError::field(
+                "expiration",
+                "The expiration must be an integer.",
+            ));
+        }
     };
     if expiration <= platform.clock.now_unix_seconds() {
-        return Err(ProviderError::field("expiration", "Invalid timestamp provided."));
+        return Err(ProviderError::field(
+            "expiration",
+            "Invalid timestamp provided.",
+        ));
     }
     // The signed message is the address exactly as sent, then the nonce.
     let authorized = authorize(platform, request, &params, RULE, &address_text)?;
     let secret = auth_token_secret(platform.vars)?;
-    let token = create_token(&secret, &crate::address::checksum(&authorized.signer), expiration);
+    let token = create_token(
+        &secret,
+        &crate::address::checksum(&authorized.signer),
+        expiration,
+    );
     if is_revoked(platform.kv, &token)? {
         return Err(ProviderError::BadRequest(format!(
             "{} Revocation is permanent: choose another expiration.",
@@ -59,7 +80,10 @@ fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
     let params = request.params();
     let address_text = params.filled_text("address").unwrap_or_default();
     let Some(token) = params.filled_text("token") else {
-        return Err(ProviderError::field("token", "The token field is required."));
+        return Err(ProviderError::field(
+            "token",
+            "The token field is required.",
+        ));
     };
     let authorized = authorize(platform, request, &params, RULE, &address_text)?;
     let secret = auth_token_secret(platform.vars)?;
@@ -72,7 +96,10 @@ fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
     }
     authorized.consume_nonce(platform)?;
     revoke(platform.kv, &token, &claims)?;
-    Ok(ApiResponse::json(200, &json!({"success": "Token has been deactivated."})))
+    Ok(ApiResponse::json(
+        200,
+        &json!({"success": "Token has been deactivated."}),
+    ))
 }
 
 #[cfg(test)]
@@ -119,19 +146,33 @@ mod tests {
         assert_eq!(r.status, 200, "{:?}", r.body_json());
         let token = r.body_json().unwrap()["token"].as_str().unwrap().to_owned();
         // Replaying the create request is refused (nonce consumed).
-        assert_eq!(handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p).status, 400);
+        assert_eq!(
+            handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p).status,
+            400
+        );
         let r = handle(&delete_req(&token, "2"), &p);
         assert_eq!(r.status, 200);
-        assert_eq!(r.body_json().unwrap()["success"], "Token has been deactivated.");
+        assert_eq!(
+            r.body_json().unwrap()["success"],
+            "Token has been deactivated."
+        );
         // Deleting again: the token is deleted (fresh nonce, so it is the token that fails).
         let r = handle(&delete_req(&token, "3"), &p);
         assert_eq!(r.body_json().unwrap()["error"], "Token is deleted.");
         // Re-creating the same token does not revive it.
         let r = handle(&create_req(CONSUMER, 1_800_000_000, "4"), &p);
         assert_eq!(r.status, 400);
-        assert!(r.body_json().unwrap()["error"].as_str().unwrap().starts_with("Token is deleted."));
+        assert!(
+            r.body_json().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Token is deleted.")
+        );
         // ...and that refusal did not use up nonce 4.
-        assert_eq!(handle(&create_req(CONSUMER, 1_800_000_001, "4"), &p).status, 200);
+        assert_eq!(
+            handle(&create_req(CONSUMER, 1_800_000_001, "4"), &p).status,
+            200
+        );
     }
 
     #[test]
@@ -139,8 +180,12 @@ mod tests {
         let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
         let p = fake.ports();
         let lower = CONSUMER.to_lowercase();
-        let a = handle(&create_req(&lower, 1_800_000_000, "1"), &p).body_json().unwrap();
-        let b = handle(&create_req(CONSUMER, 1_800_000_000, "2"), &p).body_json().unwrap();
+        let a = handle(&create_req(&lower, 1_800_000_000, "1"), &p)
+            .body_json()
+            .unwrap();
+        let b = handle(&create_req(CONSUMER, 1_800_000_000, "2"), &p)
+            .body_json()
+            .unwrap();
         assert_eq!(a["token"], b["token"]);
     }
 
@@ -151,12 +196,34 @@ mod tests {
         let before = fake.kv.snapshot();
         let cases = [
             create_req(CONSUMER, 1_600_000_000, "1"), // expiration in the past
-            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&nonce=1&signature=0x00")),
-            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=abc&nonce=1&signature=0x00")),
-            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1")),
-            ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1&signature={}", sig("wrong1"))),
+            ApiRequest::new(
+                "GET",
+                &format!("/api/services/createAuthToken?address={CONSUMER}&nonce=1&signature=0x00"),
+            ),
+            ApiRequest::new(
+                "GET",
+                &format!(
+                    "/api/services/createAuthToken?address={CONSUMER}&expiration=abc&nonce=1&signature=0x00"
+                ),
+            ),
+            ApiRequest::new(
+                "GET",
+                &format!(
+                    "/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1"
+                ),
+            ),
+            ApiRequest::new(
+                "GET",
+                &format!(
+                    "/api/services/createAuthToken?address={CONSUMER}&expiration=1800000000&nonce=1&signature={}",
+                    sig("wrong1")
+                ),
+            ),
             delete_req("not.a.token", "1"),
-            ApiRequest::new("DELETE", &format!("/api/services/deleteAuthToken?address={CONSUMER}&nonce=1&signature=0x00")),
+            ApiRequest::new(
+                "DELETE",
+                &format!("/api/services/deleteAuthToken?address={CONSUMER}&nonce=1&signature=0x00"),
+            ),
         ];
         for req in cases {
             let r = handle(&req, &p);
@@ -170,12 +237,19 @@ mod tests {
     fn a_token_cannot_authorize_token_endpoints() {
         let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
         let p = fake.ports();
-        let token = handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p).body_json().unwrap()["token"]
+        let token = handle(&create_req(CONSUMER, 1_800_000_000, "1"), &p)
+            .body_json()
+            .unwrap()["token"]
             .as_str()
             .unwrap()
             .to_owned();
-        let req = ApiRequest::new("GET", &format!("/api/services/createAuthToken?address={CONSUMER}&expiration=1800000005&nonce=2"))
-            .with_header("AuthToken", &token);
+        let req = ApiRequest::new(
+            "GET",
+            &format!(
+                "/api/services/createAuthToken?address={CONSUMER}&expiration=1800000005&nonce=2"
+            ),
+        )
+        .with_header("AuthToken", &token);
         assert_eq!(handle(&req, &p).status, 400);
     }
 
@@ -184,7 +258,11 @@ mod tests {
         let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
         let p = fake.ports();
         let secret = auth_token_secret(&fake.vars).unwrap();
-        let foreign = create_token(&secret, "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909", 1_800_000_000);
+        let foreign = create_token(
+            &secret,
+            "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909",
+            1_800_000_000,
+        );
         let r = handle(&delete_req(&foreign, "1"), &p);
         assert_eq!(r.body_json().unwrap()["error"], "Token is invalid.");
         assert!(!is_revoked(&fake.kv, &foreign).unwrap());

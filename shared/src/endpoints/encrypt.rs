@@ -17,7 +17,11 @@ pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 25 * 1024 * 1024;
 
 /// The configured body limit (`max_document_size`).
 pub fn max_document_size(platform: &Platform<'_>) -> Result<u64> {
-    config::integer(platform.vars, "max_document_size", DEFAULT_MAX_DOCUMENT_SIZE)
+    config::integer(
+        platform.vars,
+        "max_document_size",
+        DEFAULT_MAX_DOCUMENT_SIZE,
+    )
 }
 
 /// The 413 answer for a body over the limit.
@@ -56,12 +60,15 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
             return Err(too_large(limit));
         }
         if request.body.is_empty() {
-            return Err(ProviderError::BadRequest("Nothing to encrypt: the request body is empty.".into()));
+            return Err(ProviderError::BadRequest(
+                "Nothing to encrypt: the request body is empty.".into(),
+            ));
         }
         let chains = Chains::load(platform.vars)?;
         let chain = chains.resolve(&chain_param)?;
-        let sealed = cipher::encrypt(&chain.key.public_key(), &request.body)
-            .map_err(|_| ProviderError::Upstream("Failed to encrypt: no randomness available.".into()))?;
+        let sealed = cipher::encrypt(&chain.key.public_key(), &request.body).map_err(|_| {
+            ProviderError::Upstream("Failed to encrypt: no randomness available.".into())
+        })?;
         Ok(ApiResponse::text(201, format!("0x{}", hex::encode(sealed))))
     })
 }
@@ -76,32 +83,51 @@ mod tests {
     const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
 
     fn platform(extra: &[(&str, &str)]) -> FakePlatform {
-        let mut vars = vec![("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#), ("provider_private_key", KEY)];
+        let mut vars = vec![
+            ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+            ("provider_private_key", KEY),
+        ];
         vars.extend_from_slice(extra);
         FakePlatform::new(&vars)
     }
 
     fn post(uri: &str, content_type: &str, body: &[u8]) -> ApiRequest {
-        ApiRequest::new("POST", uri).with_header("Content-Type", content_type).with_body(body.to_vec())
+        ApiRequest::new("POST", uri)
+            .with_header("Content-Type", content_type)
+            .with_body(body.to_vec())
     }
 
     #[test]
     fn encrypts_to_the_chain_key() {
         let fake = platform(&[]);
-        let r = handle(&post("/api/services/encrypt?chainId=8996", "application/octet-stream", b"{\"a\":1}"), &fake.ports());
+        let r = handle(
+            &post(
+                "/api/services/encrypt?chainId=8996",
+                "application/octet-stream",
+                b"{\"a\":1}",
+            ),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 201);
         assert_eq!(r.header("content-type"), Some("text/plain"));
         let text = String::from_utf8(r.body).unwrap();
         assert!(text.starts_with("0x"));
         let key = ProviderKey::parse(KEY).unwrap();
-        assert_eq!(cipher::decrypt(&key.secret_key(), &decode_hex(&text).unwrap()).unwrap(), b"{\"a\":1}");
+        assert_eq!(
+            cipher::decrypt(&key.secret_key(), &decode_hex(&text).unwrap()).unwrap(),
+            b"{\"a\":1}"
+        );
     }
 
     #[test]
     fn ocean_js_extra_query_parameters_and_charset_are_fine() {
         let fake = platform(&[]);
         let r = handle(
-            &post("/api/services/encrypt?chainId=8996&nonce=1&consumerAddress=0x1&signature=0x2", "Application/Octet-Stream; charset=binary", b"x"),
+            &post(
+                "/api/services/encrypt?chainId=8996&nonce=1&consumerAddress=0x1&signature=0x2",
+                "Application/Octet-Stream; charset=binary",
+                b"x",
+            ),
             &fake.ports(),
         );
         assert_eq!(r.status, 201);
@@ -111,12 +137,56 @@ mod tests {
     fn bad_input_is_4xx_with_a_clear_message() {
         let fake = platform(&[("max_document_size", "10")]);
         let cases: [(ApiRequest, u16, &str); 6] = [
-            (post("/api/services/encrypt?chainId=8996", "application/json", b"x"), 400, "content type"),
-            (post("/api/services/encrypt", "application/octet-stream", b"x"), 400, "Missing chainId"),
-            (post("/api/services/encrypt?chainId=", "application/octet-stream", b"x"), 400, "Missing chainId"),
-            (post("/api/services/encrypt?chainId=1", "application/octet-stream", b"x"), 400, "Unsupported chainId 1"),
-            (post("/api/services/encrypt?chainId=8996", "application/octet-stream", b""), 400, "empty"),
-            (post("/api/services/encrypt?chainId=8996", "application/octet-stream", &[b'x'; 11]), 413, "at most 10 bytes"),
+            (
+                post(
+                    "/api/services/encrypt?chainId=8996",
+                    "application/json",
+                    b"x",
+                ),
+                400,
+                "content type",
+            ),
+            (
+                post("/api/services/encrypt", "application/octet-stream", b"x"),
+                400,
+                "Missing chainId",
+            ),
+            (
+                post(
+                    "/api/services/encrypt?chainId=",
+                    "application/octet-stream",
+                    b"x",
+                ),
+                400,
+                "Missing chainId",
+            ),
+            (
+                post(
+                    "/api/services/encrypt?chainId=1",
+                    "application/octet-stream",
+                    b"x",
+                ),
+                400,
+                "Unsupported chainId 1",
+            ),
+            (
+                post(
+                    "/api/services/encrypt?chainId=8996",
+                    "application/octet-stream",
+                    b"",
+                ),
+                400,
+                "empty",
+            ),
+            (
+                post(
+                    "/api/services/encrypt?chainId=8996",
+                    "application/octet-stream",
+                    &[b'x'; 11],
+                ),
+                413,
+                "at most 10 bytes",
+            ),
         ];
         for (req, status, needle) in cases {
             let r = handle(&req, &fake.ports());
@@ -124,7 +194,10 @@ mod tests {
             let error = r.body_json().unwrap()["error"].as_str().unwrap().to_owned();
             assert!(error.contains(needle), "{error}");
         }
-        let get = handle(&ApiRequest::new("GET", "/api/services/encrypt?chainId=8996"), &fake.ports());
+        let get = handle(
+            &ApiRequest::new("GET", "/api/services/encrypt?chainId=8996"),
+            &fake.ports(),
+        );
         assert_eq!(get.status, 405);
     }
 }

@@ -18,7 +18,11 @@ pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
     ("nonce", "GET", "/api/services/nonce"),
     ("encrypt", "POST", "/api/services/encrypt"),
     ("create_auth_token", "GET", "/api/services/createAuthToken"),
-    ("delete_auth_token", "DELETE", "/api/services/deleteAuthToken"),
+    (
+        "delete_auth_token",
+        "DELETE",
+        "/api/services/deleteAuthToken",
+    ),
 ];
 
 /// Serves `/` and the not-found fallback.
@@ -82,11 +86,26 @@ mod tests {
         assert_eq!(r.status, 200);
         let doc = r.body_json().unwrap();
         assert_eq!(doc["chainIds"], json!([8996]));
-        assert_eq!(doc["providerAddresses"], json!({"8996": "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909"}));
-        assert_eq!(doc["providerAddress"], "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909");
-        assert_eq!(doc["serviceEndpoints"]["nonce"], json!(["GET", "/api/services/nonce"]));
-        assert_eq!(doc["serviceEndpoints"]["create_auth_token"], json!(["GET", "/api/services/createAuthToken"]));
-        assert_eq!(doc["serviceEndpoints"]["delete_auth_token"], json!(["DELETE", "/api/services/deleteAuthToken"]));
+        assert_eq!(
+            doc["providerAddresses"],
+            json!({"8996": "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909"})
+        );
+        assert_eq!(
+            doc["providerAddress"],
+            "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909"
+        );
+        assert_eq!(
+            doc["serviceEndpoints"]["nonce"],
+            json!(["GET", "/api/services/nonce"])
+        );
+        assert_eq!(
+            doc["serviceEndpoints"]["create_auth_token"],
+            json!(["GET", "/api/services/createAuthToken"])
+        );
+        assert_eq!(
+            doc["serviceEndpoints"]["delete_auth_token"],
+            json!(["DELETE", "/api/services/deleteAuthToken"])
+        );
         assert_eq!(doc["software"], "Provider");
         // Keys are sorted like Flask's jsonify.
         let text = String::from_utf8(r.body.clone()).unwrap();
@@ -95,13 +114,29 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_json_404s_and_config_errors_name_the_variable() {
-        let fake = FakePlatform::new(&[("provider_private_key", "nope"), ("network_url", r#"{"1":"http://x"}"#)]);
-        let r = handle(&ApiRequest::new("GET", "/api/services/nothing"), &fake.ports());
+        let fake = FakePlatform::new(&[
+            ("provider_private_key", "nope"),
+            ("network_url", r#"{"1":"http://x"}"#),
+        ]);
+        let r = handle(
+            &ApiRequest::new("GET", "/api/services/nothing"),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 404);
-        assert!(r.body_json().unwrap()["error"].as_str().unwrap().contains("404"));
+        assert!(
+            r.body_json().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains("404")
+        );
         let r = handle(&ApiRequest::new("GET", "/"), &fake.ports());
         assert_eq!(r.status, 500);
-        assert!(r.body_json().unwrap()["error"].as_str().unwrap().contains("provider_private_key"));
+        assert!(
+            r.body_json().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains("provider_private_key")
+        );
         let r = handle(&ApiRequest::new("POST", "/"), &fake.ports());
         assert_eq!(r.status, 405);
     }

@@ -10,9 +10,9 @@ pub mod encrypt;
 pub mod info;
 pub mod nonce;
 
+use crate::log::{Level, log};
 use crate::ports::Platform;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
-use crate::log::{Level, log};
 
 /// Largest JSON body any endpoint other than `/encrypt` accepts.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -38,9 +38,23 @@ pub fn respond(
         match handler() {
             Ok(response) => response,
             Err(err) => {
-                let level = if err.status() >= 500 { Level::Error } else { Level::Info };
+                let level = if err.status() >= 500 {
+                    Level::Error
+                } else {
+                    Level::Info
+                };
                 // The message is safe to log: errors never carry secrets or URLs.
-                log(platform.vars, level, component, &format!("{} {} -> {}: {err}", request.method, request.path, err.status()));
+                log(
+                    platform.vars,
+                    level,
+                    component,
+                    &format!(
+                        "{} {} -> {}: {err}",
+                        request.method,
+                        request.path,
+                        err.status()
+                    ),
+                );
                 err.to_response()
             }
         }
@@ -78,12 +92,24 @@ mod tests {
     fn options_head_and_unknown_methods() {
         let fake = FakePlatform::new(&[]);
         let p = fake.ports();
-        let options = respond(&ApiRequest::new("OPTIONS", "/x"), &p, "t", &["GET"], || unreachable!());
+        let options = respond(
+            &ApiRequest::new("OPTIONS", "/x"),
+            &p,
+            "t",
+            &["GET"],
+            || unreachable!(),
+        );
         assert_eq!(options.status, 200);
         assert_eq!(options.header("allow"), Some("GET, OPTIONS"));
         assert_eq!(options.header("access-control-allow-origin"), Some("*"));
         for method in ["HEAD", "PATCH", "POST"] {
-            let r = respond(&ApiRequest::new(method, "/x"), &p, "t", &["GET"], || unreachable!());
+            let r = respond(
+                &ApiRequest::new(method, "/x"),
+                &p,
+                "t",
+                &["GET"],
+                || unreachable!(),
+            );
             assert_eq!(r.status, 405, "{method}");
             assert_eq!(r.body_json().unwrap()["error"], "Method Not Allowed");
             assert_eq!(r.header("access-control-allow-origin"), Some("*"));

@@ -15,7 +15,10 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
         let address = signer_address(&request.params(), "userAddress")?;
         let nonce = current_nonce(platform.kv, &address)?;
         // The canonical decimal text is valid JSON number text, kept exact (no f64).
-        Ok(ApiResponse::raw_json(200, format!(r#"{{"nonce":{nonce}}}"#)))
+        Ok(ApiResponse::raw_json(
+            200,
+            format!(r#"{{"nonce":{nonce}}}"#),
+        ))
     })
 }
 
@@ -32,7 +35,10 @@ mod tests {
     #[test]
     fn unknown_address_is_zero_and_nothing_is_written() {
         let fake = FakePlatform::new(&[]);
-        let r = handle(&ApiRequest::new("GET", &format!("/api/services/nonce?userAddress={USER}")), &fake.ports());
+        let r = handle(
+            &ApiRequest::new("GET", &format!("/api/services/nonce?userAddress={USER}")),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"{\"nonce\":0}\n");
         assert!(fake.kv.keys().is_empty());
@@ -42,23 +48,41 @@ mod tests {
     fn stored_nonce_is_an_exact_number_for_any_letter_case() {
         let fake = FakePlatform::new(&[]);
         let address = parse_address(USER).unwrap();
-        consume_nonce(&fake.kv, &address, &Decimal::parse("1700000000.125").unwrap()).unwrap();
+        consume_nonce(
+            &fake.kv,
+            &address,
+            &Decimal::parse("1700000000.125").unwrap(),
+        )
+        .unwrap();
         let r = handle(
-            &ApiRequest::new("GET", &format!("/api/services/nonce?userAddress={}", USER.to_lowercase())),
+            &ApiRequest::new(
+                "GET",
+                &format!("/api/services/nonce?userAddress={}", USER.to_lowercase()),
+            ),
             &fake.ports(),
         );
-        assert_eq!(r.body_json().unwrap()["nonce"].to_string(), "1700000000.125");
+        assert_eq!(
+            r.body_json().unwrap()["nonce"].to_string(),
+            "1700000000.125"
+        );
     }
 
     #[test]
     fn bad_input_is_400() {
         let fake = FakePlatform::new(&[]);
-        for uri in ["/api/services/nonce", "/api/services/nonce?userAddress=", "/api/services/nonce?userAddress=0x12"] {
+        for uri in [
+            "/api/services/nonce",
+            "/api/services/nonce?userAddress=",
+            "/api/services/nonce?userAddress=0x12",
+        ] {
             let r = handle(&ApiRequest::new("GET", uri), &fake.ports());
             assert_eq!(r.status, 400, "{uri}");
             assert!(r.body_json().unwrap()["errors"]["userAddress"].is_array());
         }
-        let head = handle(&ApiRequest::new("HEAD", &format!("/api/services/nonce?userAddress={USER}")), &fake.ports());
+        let head = handle(
+            &ApiRequest::new("HEAD", &format!("/api/services/nonce?userAddress={USER}")),
+            &fake.ports(),
+        );
         assert_eq!(head.status, 405);
     }
 }
