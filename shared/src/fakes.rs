@@ -5,7 +5,72 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::outbound::{BufferedBody, HttpClient, HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::{Clock, KeyValue, Platform, StorageError, VariableError, Variables};
+
+/// What a fake HTTP handler answers: status, headers and body, or a transport error.
+pub type FakeReply = Result<(u16, Vec<(String, String)>, Vec<u8>), HttpError>;
+
+type FakeHandler = Box<dyn Fn(&OutboundRequest) -> FakeReply + Send + Sync>;
+
+/// Outbound HTTP answered by a closure; every request is recorded.
+pub struct FakeHttp {
+    handler: Mutex<FakeHandler>,
+    /// Every request sent, in order.
+    pub requests: Mutex<Vec<OutboundRequest>>,
+}
+
+impl std::fmt::Debug for FakeHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakeHttp")
+    }
+}
+
+impl Default for FakeHttp {
+    fn default() -> Self {
+        Self::new(|_| Err(HttpError::Connection))
+    }
+}
+
+impl FakeHttp {
+    /// Answers every request with `handler`.
+    pub fn new(handler: impl Fn(&OutboundRequest) -> FakeReply + Send + Sync + 'static) -> Self {
+        Self {
+            handler: Mutex::new(Box::new(handler)),
+            requests: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Replaces the handler.
+    pub fn answer(&self, handler: impl Fn(&OutboundRequest) -> FakeReply + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.handler.lock() {
+            *slot = Box::new(handler);
+        }
+    }
+
+    /// How many requests were sent.
+    pub fn count(&self) -> usize {
+        self.requests.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+impl HttpClient for FakeHttp {
+    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
+        let reply = match self.handler.lock() {
+            Ok(handler) => handler(&request),
+            Err(_) => Err(HttpError::Other("poisoned".into())),
+        };
+        if let Ok(mut requests) = self.requests.lock() {
+            requests.push(request);
+        }
+        let (status, headers, body) = reply?;
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body: Box::new(BufferedBody(Some(body))),
+        })
+    }
+}
 
 /// An in-memory key-value store. Every operation holds one lock, so `increment` is
 /// atomic exactly like the real backends.
@@ -135,6 +200,8 @@ pub struct FakePlatform {
     pub kv: MemoryKeyValue,
     /// The variables.
     pub vars: MapVariables,
+    /// Outbound HTTP.
+    pub http: FakeHttp,
     /// The clock.
     pub clock: FixedClock,
 }
@@ -146,6 +213,7 @@ impl FakePlatform {
         Self {
             kv: MemoryKeyValue::default(),
             vars: MapVariables::from_pairs(vars),
+            http: FakeHttp::default(),
             clock: FixedClock::at(1_700_000_000),
         }
     }
@@ -154,6 +222,7 @@ impl FakePlatform {
     pub fn ports(&self) -> Platform<'_> {
         Platform {
             kv: &self.kv,
+            http: &self.http,
             vars: &self.vars,
             clock: &self.clock,
         }

@@ -6,6 +6,7 @@
 //! wasm-specific glue is [`spin_adapter`], compiled for `wasm32` alone.
 
 pub mod address;
+pub mod chain;
 pub mod auth_token;
 pub mod cipher;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod fakes;
 pub mod log;
 pub mod nonce;
+pub mod outbound;
 pub mod ports;
 pub mod request;
 pub mod response;

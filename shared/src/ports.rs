@@ -66,6 +66,8 @@ pub trait Clock {
 pub struct Platform<'a> {
     /// The key-value store.
     pub kv: &'a dyn KeyValue,
+    /// Outbound HTTP.
+    pub http: &'a dyn crate::outbound::HttpClient,
     /// Configuration variables.
     pub vars: &'a dyn Variables,
     /// The clock.

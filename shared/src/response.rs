@@ -48,6 +48,15 @@ impl ApiResponse {
         }
     }
 
+    /// A response with raw bytes and a content type.
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
     /// An empty response.
     pub fn empty(status: u16) -> Self {
         Self {

@@ -11,6 +11,11 @@ use futures::{SinkExt, StreamExt};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
+use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+use spin_sdk::wit::wasi::http0_2_0::types as wasi_http;
+use wasi::io::streams::StreamError;
+
+use crate::outbound::{BodyStream, HttpClient, HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::{KeyValue, Platform, StorageError, SystemClock, VariableError, Variables};
 use crate::{ApiRequest, ApiResponse, ProviderError};
 
@@ -91,8 +96,10 @@ pub async fn serve(
     let kv = SpinKeyValue::default();
     let vars = SpinVariables;
     let clock = SystemClock;
+    let http = SpinHttp;
     let platform = Platform {
         kv: &kv,
+        http: &http,
         vars: &vars,
         clock: &clock,
     };
@@ -164,4 +171,130 @@ async fn write_response(outparam: ResponseOutparam, response: ApiResponse) {
         let _ = body.send(response.body).await;
     }
     let _ = body.close().await;
+}
+
+/// Outbound HTTP through `wasi:http/outgoing-handler`, blocking, with the request's
+/// timeouts passed as `request-options` (spin-sdk's `send` passes none).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinHttp;
+
+/// Splits an absolute http(s) URL into scheme, authority and path-with-query. URLs with
+/// user info (`http://good@evil/`) are refused outright.
+fn split_url(url: &str) -> Result<(wasi_http::Scheme, String, String), HttpError> {
+    let (scheme, rest) = url.split_once("://").ok_or(HttpError::InvalidUrl)?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" => wasi_http::Scheme::Http,
+        "https" => wasi_http::Scheme::Https,
+        _ => return Err(HttpError::InvalidUrl),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty() || authority.contains('@') {
+        return Err(HttpError::InvalidUrl);
+    }
+    let mut path = rest[end..].split('#').next().unwrap_or("").to_owned();
+    if path.is_empty() || path.starts_with('?') {
+        path.insert(0, '/');
+    }
+    Ok((scheme, authority.to_owned(), path))
+}
+
+fn error_code(code: &wasi_http::ErrorCode) -> HttpError {
+    use wasi_http::ErrorCode as E;
+    match code {
+        E::DnsTimeout | E::DnsError(_) => HttpError::Dns,
+        E::DestinationNotFound => HttpError::Dns,
+        E::HttpRequestDenied | E::DestinationIpProhibited | E::DestinationIpUnroutable => HttpError::Denied,
+        E::ConnectionTimeout | E::ConnectionReadTimeout | E::ConnectionWriteTimeout | E::HttpResponseTimeout => {
+            HttpError::Timeout
+        }
+        E::ConnectionRefused | E::ConnectionTerminated | E::ConnectionLimitReached => {
+            HttpError::Connection
+        }
+        E::HttpRequestUriInvalid => HttpError::InvalidUrl,
+        other => HttpError::Other(format!("{other:?}")),
+    }
+}
+
+impl HttpClient for SpinHttp {
+    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
+        let (scheme, authority, path) = split_url(&request.url)?;
+        let headers: Vec<(String, Vec<u8>)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into_bytes()))
+            .collect();
+        let fields = wasi_http::Fields::from_list(&headers).map_err(|_| HttpError::Other("invalid request header".into()))?;
+        let outgoing = wasi_http::OutgoingRequest::new(fields);
+        let method = match request.method.as_str() {
+            "GET" => wasi_http::Method::Get,
+            "POST" => wasi_http::Method::Post,
+            "HEAD" => wasi_http::Method::Head,
+            "PUT" => wasi_http::Method::Put,
+            "DELETE" => wasi_http::Method::Delete,
+            other => wasi_http::Method::Other(other.to_owned()),
+        };
+        let invalid = |_| HttpError::InvalidUrl;
+        outgoing.set_method(&method).map_err(invalid)?;
+        outgoing.set_scheme(Some(&scheme)).map_err(invalid)?;
+        outgoing.set_authority(Some(&authority)).map_err(invalid)?;
+        outgoing.set_path_with_query(Some(&path)).map_err(invalid)?;
+        let body = outgoing.body().map_err(|_| HttpError::Other("request body unavailable".into()))?;
+        let options = wasi_http::RequestOptions::new();
+        let nanos = u64::try_from(request.timeout.as_nanos()).unwrap_or(u64::MAX);
+        // A host may not support every timeout; the others still apply.
+        let _ = options.set_connect_timeout(Some(nanos));
+        let _ = options.set_first_byte_timeout(Some(nanos));
+        let _ = options.set_between_bytes_timeout(Some(nanos));
+        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|code| error_code(&code))?;
+        if !request.body.is_empty() {
+            let stream = body.write().map_err(|_| HttpError::Other("request body unavailable".into()))?;
+            for chunk in request.body.chunks(4096) {
+                stream.blocking_write_and_flush(chunk).map_err(|_| HttpError::Connection)?;
+            }
+            drop(stream);
+        }
+        wasi_http::OutgoingBody::finish(body, None).map_err(|code| error_code(&code))?;
+        pending.subscribe().block();
+        let response = match pending.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(error_code(&code)),
+            _ => return Err(HttpError::Connection),
+        };
+        let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+            .collect();
+        let incoming = response.consume().map_err(|_| HttpError::Other("response body unavailable".into()))?;
+        let stream = incoming.stream().map_err(|_| HttpError::Other("response body unavailable".into()))?;
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body: Box::new(SpinBody { stream, _body: incoming, _response: response }),
+        })
+    }
+}
+
+/// A response body being read. Field order is drop order: the stream, then the body,
+/// then the response (child resources must go first).
+struct SpinBody {
+    stream: wasi::io::streams::InputStream,
+    _body: wasi_http::IncomingBody,
+    _response: wasi_http::IncomingResponse,
+}
+
+impl BodyStream for SpinBody {
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
+        loop {
+            match self.stream.blocking_read(64 * 1024) {
+                Ok(bytes) if bytes.is_empty() => continue,
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(StreamError::Closed) => return Ok(None),
+                Err(StreamError::LastOperationFailed(_)) => return Err(HttpError::Connection),
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub const API_VERSION: &str = "2.1.6";
 pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
     ("nonce", "GET", "/api/services/nonce"),
     ("encrypt", "POST", "/api/services/encrypt"),
+    ("decrypt", "POST", "/api/services/decrypt"),
     ("create_auth_token", "GET", "/api/services/createAuthToken"),
     (
         "delete_auth_token",

@@ -6,6 +6,7 @@
 //! error-to-response mapping.
 
 pub mod auth;
+pub mod decrypt;
 pub mod encrypt;
 pub mod info;
 pub mod nonce;

@@ -1,0 +1,435 @@
+//! `POST /api/services/decrypt` (spec §5.4): returns a DDO stored on chain (by the
+//! `MetadataCreated`/`MetadataUpdated` event of a transaction) or given inline, after
+//! checking the caller, the data NFT and the metadata state.
+//!
+//! Fixed on purpose: events are taken only from the data NFT itself (a look-alike event
+//! from another contract in the same transaction does not count), decrypters are
+//! compared as addresses, the factory check compares addresses (not strings), a missing
+//! receipt is answered at once (the reference waited 120 s), and every bad input is a
+//! 400 (the reference gave 503s). The chain reads are one batched JSON-RPC request; the
+//! receipt and the factory registration are cached, so a repeated decrypt costs one
+//! `eth_call`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_sol_types::SolEvent;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::respond;
+use crate::address::parse_address;
+use crate::chain::abi::{MetadataCreated, MetadataUpdated, erc721ListCall, getMetaDataCall};
+use crate::chain::addresses::ContractAddresses;
+use crate::chain::{Receipt, Rpc, RpcCall, parse_tx_hash};
+use crate::cipher;
+use crate::config::{self, Chains};
+use crate::error::FieldMessage;
+use crate::ports::Platform;
+use crate::request::Params;
+use crate::signed_request::{SignatureRule, authorize};
+use crate::{ApiRequest, ApiResponse, ProviderError, Result};
+
+const RULE: SignatureRule<'static> = SignatureRule {
+    signer_field: "decrypterAddress",
+    allow_auth_token: true,
+};
+
+/// Largest document a decompression may produce (an LZMA bomb stops here).
+const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// Serves the route.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+    respond(request, platform, "decrypt", &["POST"], || decrypt(request, platform))
+}
+
+/// Request-level timeout for upstream calls (`request_timeout`, seconds).
+pub fn request_timeout(platform: &Platform<'_>) -> Result<Duration> {
+    Ok(Duration::from_secs(config::integer(platform.vars, "request_timeout", 10)?.max(1)))
+}
+
+fn validate(params: &Params) -> Result<()> {
+    let mut errors: Vec<(String, FieldMessage)> = Vec::new();
+    let mut require = |field: &str, message: String| {
+        if !params.is_filled(field) {
+            errors.push((field.to_owned(), FieldMessage::List(vec![message])));
+        }
+    };
+    for field in ["decrypterAddress", "chainId", "dataNftAddress"] {
+        require(field, format!("The {field} field is required."));
+    }
+    let inline = ["encryptedDocument", "flags", "documentHash"];
+    let any_inline = inline.iter().any(|f| params.is_filled(f));
+    if !params.is_filled("transactionId") || any_inline {
+        if !params.is_filled("transactionId") && !any_inline {
+            require(
+                "transactionId",
+                "The transactionId field is required when encryptedDocument, flags, documentHash are not present.".into(),
+            );
+        }
+        if !params.is_filled("transactionId") {
+            for field in inline {
+                require(field, format!("The {field} field is required when transactionId is not present."));
+            }
+        }
+    }
+    require("nonce", "The nonce field is required.".into());
+    if errors.is_empty() { Ok(()) } else { Err(ProviderError::Validation(errors)) }
+}
+
+/// The encrypted document, its flags and hash, wherever they came from.
+struct StoredDocument {
+    data: Vec<u8>,
+    flags: u8,
+    hash: B256,
+}
+
+fn inline_document(params: &Params) -> Result<StoredDocument> {
+    let failed = || ProviderError::BadRequest("Failed to convert input args to bytes.".into());
+    let data = params
+        .text("encryptedDocument")
+        .and_then(|t| crate::signature::decode_hex(&t))
+        .ok_or_else(failed)?;
+    let flags = match params.get("flags") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
+    .and_then(|n| u8::try_from(n).ok())
+    .ok_or_else(failed)?;
+    let hash = params
+        .text("documentHash")
+        .and_then(|t| crate::signature::decode_hex(&t))
+        .filter(|bytes| bytes.len() == 32)
+        .map(|bytes| B256::from_slice(&bytes))
+        .ok_or_else(failed)?;
+    Ok(StoredDocument { data, flags, hash })
+}
+
+fn document_from_receipt(receipt: Option<&Receipt>, nft: &Address) -> Result<StoredDocument> {
+    let failed = |why: &str| ProviderError::BadRequest(format!("Failed to process transaction id: {why}."));
+    let receipt = receipt.ok_or_else(|| failed("no mined transaction with this id"))?;
+    if !receipt.succeeded() {
+        return Err(failed("the transaction failed"));
+    }
+    let decode = |log: &crate::chain::Log| -> Option<(Bytes, Bytes, B256)> {
+        if let Ok(event) = MetadataCreated::decode_raw_log(log.topics.iter().copied(), &log.data) {
+            return Some((event.data, event.flags, event.metaDataHash));
+        }
+        MetadataUpdated::decode_raw_log(log.topics.iter().copied(), &log.data)
+            .ok()
+            .map(|event| (event.data, event.flags, event.metaDataHash))
+    };
+    let created = MetadataCreated::SIGNATURE_HASH;
+    let updated = MetadataUpdated::SIGNATURE_HASH;
+    let log = receipt
+        .logs_from(nft, &created)
+        .next()
+        .or_else(|| receipt.logs_from(nft, &updated).next())
+        .ok_or_else(|| failed("it has no metadata event of this data NFT"))?;
+    let (data, flags, hash) = decode(log).ok_or_else(|| failed("its metadata event could not be decoded"))?;
+    Ok(StoredDocument {
+        data: data.to_vec(),
+        flags: flags.first().copied().unwrap_or(0),
+        hash,
+    })
+}
+
+/// A writer that refuses to grow past a limit.
+struct LimitedWriter(Vec<u8>);
+
+impl Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_DECOMPRESSED {
+            return Err(std::io::Error::other("decompressed document too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// LZMA decompression with Python's `lzma.decompress` format detection: `.xz`
+/// streams by their magic bytes, legacy `.lzma` ("alone") otherwise.
+pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = LimitedWriter(Vec::new());
+    let mut input = std::io::BufReader::new(data);
+    let result = if data.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0x00]) {
+        lzma_rs::xz_decompress(&mut input, &mut out)
+    } else {
+        lzma_rs::lzma_decompress(&mut input, &mut out)
+    };
+    result.ok().map(|()| out.0)
+}
+
+fn metadata_state_allows_decrypt(state: u8) -> Result<()> {
+    match state {
+        0 | 4 | 5 => Ok(()),
+        1 => Err(ProviderError::Forbidden("Asset end of life".into())),
+        2 => Err(ProviderError::Forbidden("Asset deprecated".into())),
+        3 => Err(ProviderError::Forbidden("Asset revoked".into())),
+        _ => Err(ProviderError::BadRequest("Invalid MetadataState".into())),
+    }
+}
+
+fn authorized_decrypters(platform: &Platform<'_>) -> Result<Vec<Address>> {
+    let Some(text) = config::optional(platform.vars, "authorized_decrypters")? else {
+        return Ok(Vec::new());
+    };
+    let bad = || ProviderError::config("authorized_decrypters", "must be a JSON list of addresses");
+    let list: Vec<String> = serde_json::from_str(&text).map_err(|_| bad())?;
+    list.iter().map(|a| parse_address(a).ok_or_else(bad)).collect()
+}
+
+fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    validate(&params)?;
+    let transaction_id = params.filled_text("transactionId");
+    let nft_text = params.text("dataNftAddress").unwrap_or_default();
+    let decrypter_text = params.text("decrypterAddress").unwrap_or_default();
+    let chain_text = params.text("chainId").unwrap_or_default();
+    let subject = transaction_id.clone().unwrap_or_else(|| nft_text.clone());
+    let message = format!("{subject}{decrypter_text}{chain_text}");
+    let authorized = authorize(platform, request, &params, RULE, &message)?;
+    // As in the reference (and the issue), a decrypt with a valid signature uses up its
+    // nonce whatever happens next.
+    authorized.consume_nonce(platform)?;
+
+    let chains = Chains::load(platform.vars)?;
+    let chain = chains.resolve(&chain_text)?;
+    let allowed = authorized_decrypters(platform)?;
+    if !allowed.is_empty() && !allowed.contains(&authorized.signer) {
+        return Err(ProviderError::Forbidden("Decrypter not authorized".into()));
+    }
+    let nft = parse_address(&nft_text)
+        .ok_or_else(|| ProviderError::field("dataNftAddress", "The dataNftAddress must be an Ethereum address (0x and 40 hex digits)."))?;
+    let tx_hash = transaction_id.as_deref().map(|t| parse_tx_hash(t, "transactionId")).transpose()?;
+    let factory = ContractAddresses::load(platform.vars, chain.id)?.factory(chain.id)?;
+
+    let rpc = Rpc::new(chain, platform.http, platform.kv, request_timeout(platform)?);
+    let factory_flag = format!("erc721List:{factory:#x}:{nft:#x}");
+    let registered_cached = rpc.cached_flag(&factory_flag);
+    let cached_receipt = tx_hash.as_ref().and_then(|tx| rpc.cached_receipt(tx));
+
+    // One round trip for everything not cached.
+    let mut calls = vec![RpcCall { method: "eth_call", params: Rpc::eth_call_params(&nft, &getMetaDataCall {}) }];
+    if !registered_cached {
+        calls.push(RpcCall { method: "eth_call", params: Rpc::eth_call_params(&factory, &erc721ListCall { nft }) });
+    }
+    let fetch_receipt = tx_hash.is_some() && cached_receipt.is_none();
+    if let (true, Some(tx)) = (fetch_receipt, tx_hash.as_ref()) {
+        calls.push(RpcCall { method: "eth_getTransactionReceipt", params: json!([tx]) });
+    }
+    let mut answers = rpc.batch(&calls)?.into_iter();
+    let metadata_answer = answers.next().unwrap_or(Ok(Value::Null));
+    if !registered_cached {
+        let registered = rpc.decode_call::<erc721ListCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
+        match registered {
+            Ok(address) if address == nft => rpc.cache_flag(&factory_flag),
+            _ => return Err(ProviderError::BadRequest("Asset not deployed by the data NFT factory.".into())),
+        }
+    }
+    let document = match (tx_hash, fetch_receipt) {
+        (Some(tx), true) => {
+            let receipt = rpc.receipt_from_answer(&tx, answers.next().unwrap_or(Ok(Value::Null)))?;
+            document_from_receipt(receipt.as_ref(), &nft)?
+        }
+        (Some(_), false) => document_from_receipt(cached_receipt.as_ref(), &nft)?,
+        (None, _) => inline_document(&params)?,
+    };
+    let metadata = rpc
+        .decode_call::<getMetaDataCall>(metadata_answer)?
+        .map_err(|_| ProviderError::Upstream(format!("Provider {}: could not read the data NFT's metadata state.", crate::chain::network_name(chain.id))))?;
+    metadata_state_allows_decrypt(metadata.state)?;
+
+    let mut plain = document.data;
+    if document.flags & 2 != 0 {
+        plain = cipher::decrypt(&chain.key.secret_key(), &plain)
+            .map_err(|_| ProviderError::BadRequest("Failed to decrypt.".into()))?;
+    }
+    if document.flags & 1 != 0 {
+        plain = decompress(&plain).ok_or_else(|| ProviderError::BadRequest("Failed to decompress".into()))?;
+    }
+    if Sha256::digest(&plain).as_slice() != document.hash.as_slice() {
+        return Err(ProviderError::BadRequest("Checksum doesn't match.".into()));
+    }
+    Ok(ApiResponse::bytes(201, "text/plain", plain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProviderKey;
+    use crate::fakes::FakePlatform;
+    use crate::signature::sign_message;
+    use alloy_sol_types::SolCall;
+    use k256::ecdsa::SigningKey;
+
+    const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    const CONSUMER_KEY: &str = "5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
+    const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
+    const NFT: &str = "0xBD558814eE914800EbfeF4a1cbE196F5161823d9";
+    const FACTORY: &str = "0x053aE1FeCdc2f391753E2Bf2AAe301E75CC0aac9";
+
+    fn platform(extra: &[(&str, &str)]) -> FakePlatform {
+        let address_file = format!(r#"{{"development": {{"chainId": 8996, "ERC721Factory": "{FACTORY}"}}}}"#);
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("network_url", r#"{"8996": "http://rpc"}"#),
+            ("provider_private_key", PROVIDER_KEY),
+            ("address_file", Box::leak(address_file.into_boxed_str())),
+        ];
+        vars.extend_from_slice(extra);
+        FakePlatform::new(&vars)
+    }
+
+    /// A fake node: `getMetaData` returns `state`, `erc721List` returns `registered`.
+    fn node(fake: &FakePlatform, state: u8, registered: &'static str) {
+        fake.http.answer(move |req| {
+            let calls: Value = serde_json::from_slice(&req.body).unwrap();
+            let calls = match calls { Value::Array(items) => items, one => vec![one] };
+            let answers: Vec<Value> = calls.iter().map(|call| {
+                let data = call["params"][0]["data"].as_str().unwrap_or_default();
+                let result = if data.starts_with("0xd2786ba4") {
+                    let ret = getMetaDataCall::abi_encode_returns(&metadata_return(state));
+                    format!("0x{}", hex::encode(ret))
+                } else {
+                    let ret = erc721ListCall::abi_encode_returns(&parse_address(registered).unwrap());
+                    format!("0x{}", hex::encode(ret))
+                };
+                json!({"jsonrpc": "2.0", "id": call["id"], "result": result})
+            }).collect();
+            let body = if answers.len() == 1 { answers[0].clone() } else { Value::Array(answers) };
+            Ok((200, vec![], body.to_string().into_bytes()))
+        });
+    }
+
+    fn metadata_return(state: u8) -> crate::chain::abi::getMetaDataReturn {
+        crate::chain::abi::getMetaDataReturn {
+            decryptorUrl: String::new(),
+            decryptorAddress: String::new(),
+            state,
+            hasMetaData: true,
+        }
+    }
+
+    fn inline_request(document: &[u8], flags: u8, hash: &[u8], nonce: &str) -> ApiRequest {
+        let key = SigningKey::from_slice(&hex::decode(CONSUMER_KEY).unwrap()).unwrap();
+        let signature = sign_message(&key, &format!("{NFT}{CONSUMER}8996{nonce}")).unwrap().to_hex_v27();
+        let body = json!({
+            "decrypterAddress": CONSUMER, "chainId": 8996, "dataNftAddress": NFT,
+            "encryptedDocument": format!("0x{}", hex::encode(document)), "flags": flags,
+            "documentHash": format!("0x{}", hex::encode(hash)), "nonce": nonce, "signature": signature,
+        });
+        ApiRequest::new("POST", "/api/services/decrypt").with_body(body.to_string())
+    }
+
+    fn encrypted(doc: &[u8]) -> Vec<u8> {
+        cipher::encrypt(&ProviderKey::parse(PROVIDER_KEY).unwrap().public_key(), doc).unwrap()
+    }
+
+    #[test]
+    fn inline_document_decrypts_and_the_factory_check_is_cached() {
+        let fake = platform(&[]);
+        node(&fake, 0, NFT);
+        let doc = br#"{"id":"did:op:1"}"#;
+        let r = handle(&inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "1"), &fake.ports());
+        assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.body, doc);
+        // Second time: only getMetaData is asked (one call, not a batch).
+        let before = fake.http.count();
+        let r = handle(&inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "2"), &fake.ports());
+        assert_eq!(r.status, 201);
+        assert_eq!(fake.http.count(), before + 1);
+        let last: Value = serde_json::from_slice(&fake.http.requests.lock().unwrap().last().unwrap().body).unwrap();
+        assert!(last.is_object(), "{last}");
+    }
+
+    #[test]
+    fn plain_and_lzma_documents() {
+        let fake = platform(&[]);
+        node(&fake, 0, NFT);
+        let doc = b"plain document".to_vec();
+        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+        assert_eq!((r.status, r.body.clone()), (201, doc.clone()));
+        let mut compressed = Vec::new();
+        lzma_rs::xz_compress(&mut std::io::BufReader::new(&doc[..]), &mut compressed).unwrap();
+        let r = handle(&inline_request(&encrypted(&compressed), 3, &Sha256::digest(&doc), "2"), &fake.ports());
+        assert_eq!((r.status, r.body.clone()), (201, doc.clone()));
+        let mut legacy = Vec::new();
+        lzma_rs::lzma_compress(&mut std::io::BufReader::new(&doc[..]), &mut legacy).unwrap();
+        let r = handle(&inline_request(&legacy, 1, &Sha256::digest(&doc), "3"), &fake.ports());
+        assert_eq!((r.status, r.body.clone()), (201, doc));
+        let r = handle(&inline_request(b"not lzma", 1, &[0; 32], "4"), &fake.ports());
+        assert_eq!(r.body_json().unwrap()["error"], "Failed to decompress");
+    }
+
+    #[test]
+    fn states_factory_hash_and_authorization() {
+        let doc = b"d".to_vec();
+        let cases: [(u8, &'static str, u16, &str); 5] = [
+            (1, NFT, 403, "Asset end of life"),
+            (2, NFT, 403, "Asset deprecated"),
+            (3, NFT, 403, "Asset revoked"),
+            (9, NFT, 400, "Invalid MetadataState"),
+            (0, "0x0000000000000000000000000000000000000000", 400, "Asset not deployed by the data NFT factory."),
+        ];
+        for (state, registered, status, message) in cases {
+            let fake = platform(&[]);
+            node(&fake, state, registered);
+            let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+            assert_eq!(r.status, status, "{message}");
+            assert_eq!(r.body_json().unwrap()["error"], message);
+        }
+        let fake = platform(&[]);
+        node(&fake, 0, NFT);
+        let r = handle(&inline_request(&doc, 0, &[1; 32], "1"), &fake.ports());
+        assert_eq!(r.body_json().unwrap()["error"], "Checksum doesn't match.");
+        let r = handle(&inline_request(b"garbage", 2, &[1; 32], "2"), &fake.ports());
+        assert_eq!(r.body_json().unwrap()["error"], "Failed to decrypt.");
+        let fake = platform(&[("authorized_decrypters", r#"["0xe08a1dae983bc701d05e492db80e0144f8f4b909"]"#)]);
+        node(&fake, 0, NFT);
+        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+        assert_eq!((r.status, r.body_json().unwrap()["error"].clone()), (403, json!("Decrypter not authorized")));
+        // Compared as addresses: the lowercase list entry matches the checksummed signer.
+        let fake = platform(&[("authorized_decrypters", &*Box::leak(format!(r#"["{}"]"#, CONSUMER.to_lowercase()).into_boxed_str()))]);
+        node(&fake, 0, NFT);
+        assert_eq!(handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports()).status, 201);
+    }
+
+    #[test]
+    fn malformed_inline_arguments_are_400() {
+        let fake = platform(&[]);
+        node(&fake, 0, NFT);
+        let mut req = inline_request(b"x", 0, &[0; 32], "1");
+        let mut body: Value = serde_json::from_slice(&req.body).unwrap();
+        body["encryptedDocument"] = json!("0xzz");
+        req.body = body.to_string().into_bytes();
+        let r = handle(&req, &fake.ports());
+        assert_eq!((r.status, r.body_json().unwrap()["error"].clone()), (400, json!("Failed to convert input args to bytes.")));
+    }
+
+    #[test]
+    fn missing_fields_are_listed() {
+        let fake = platform(&[]);
+        let r = handle(&ApiRequest::new("POST", "/api/services/decrypt").with_body("{}"), &fake.ports());
+        assert_eq!(r.status, 400);
+        let errors = r.body_json().unwrap()["errors"].clone();
+        for field in ["decrypterAddress", "chainId", "dataNftAddress", "transactionId", "nonce"] {
+            assert!(errors.get(field).is_some(), "{field}: {errors}");
+        }
+        assert_eq!(fake.http.count(), 0);
+    }
+
+    #[test]
+    fn rpc_down_is_503_without_the_url() {
+        let fake = platform(&[]);
+        let doc = b"d".to_vec();
+        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+        assert_eq!(r.status, 503);
+        assert!(!String::from_utf8_lossy(&r.body).contains("http://rpc"));
+    }
+}
