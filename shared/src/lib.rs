@@ -11,6 +11,7 @@ pub mod auth_token;
 pub mod cipher;
 pub mod config;
 pub mod decimal;
+pub mod did;
 pub mod endpoints;
 pub mod error;
 pub mod fakes;

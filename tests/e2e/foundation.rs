@@ -1,6 +1,5 @@
 //! End to end over HTTP against the real wasm components: the root document, nonces,
 //! encrypt, auth tokens, atomic nonce use under concurrency, bad input, persistence.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ocean_provider::cipher;
 use ocean_provider::config::ProviderKey;

@@ -7,6 +7,9 @@
 //! --runtime-config-file FILE` with `SPIN_VARIABLE_*` settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod chain;
+pub mod rpc_proxy;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -149,6 +152,14 @@ impl Provider {
         .collect()
     }
 
+    /// The defaults, pointed at a local chain and its contracts.
+    pub fn chain_vars(chain: &chain::LocalChain) -> BTreeMap<String, String> {
+        let mut vars = Self::default_vars();
+        vars.insert("network_url".into(), format!(r#"{{"8996": "{}"}}"#, chain.rpc_url));
+        vars.insert("address_file".into(), chain.address_file());
+        vars
+    }
+
     /// Starts a provider whose key-value store lives in `state_dir`.
     pub fn start(state_dir: &Path, vars: BTreeMap<String, String>) -> Self {
         ensure_built();
@@ -243,7 +254,7 @@ pub fn shared_provider() -> &'static Provider {
     &SHARED
         .get_or_init(|| {
             let dir = TempDir::new("shared");
-            let mut vars = Provider::default_vars();
+            let mut vars = Provider::chain_vars(chain::LocalChain::shared());
             vars.insert("max_document_size".into(), "65536".into());
             (Provider::start(dir.path(), vars), dir)
         })

@@ -1,0 +1,6 @@
+//! End-to-end tests: the real wasm components under the host (or `SPIN_BIN`), over
+//! HTTP, against a real local chain and loopback servers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod decrypt;
+mod foundation;
