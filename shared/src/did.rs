@@ -6,7 +6,10 @@ use crate::address::{Address, checksum};
 
 /// The DID of the data NFT `nft` on `chain_id`.
 pub fn did_of(nft: &Address, chain_id: u64) -> String {
-    format!("did:op:{}", hex::encode(Sha256::digest(format!("{}{chain_id}", checksum(nft)))))
+    format!(
+        "did:op:{}",
+        hex::encode(Sha256::digest(format!("{}{chain_id}", checksum(nft))))
+    )
 }
 
 #[cfg(test)]
@@ -17,9 +20,13 @@ mod tests {
 
     #[test]
     fn did_vector() {
-        let all: Value = serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
+        let all: Value =
+            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
         let v = &all["did_from_nft"];
         let nft = parse_address(v["nftAddress"].as_str().unwrap()).unwrap();
-        assert_eq!(did_of(&nft, v["chainId"].as_u64().unwrap()), v["did"].as_str().unwrap());
+        assert_eq!(
+            did_of(&nft, v["chainId"].as_u64().unwrap()),
+            v["did"].as_str().unwrap()
+        );
     }
 }

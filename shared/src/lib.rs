@@ -6,8 +6,8 @@
 //! wasm-specific glue is [`spin_adapter`], compiled for `wasm32` alone.
 
 pub mod address;
-pub mod chain;
 pub mod auth_token;
+pub mod chain;
 pub mod cipher;
 pub mod config;
 pub mod decimal;
@@ -23,6 +23,7 @@ pub mod request;
 pub mod response;
 pub mod signature;
 pub mod signed_request;
+pub mod url_safety;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin_adapter;

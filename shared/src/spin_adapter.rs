@@ -156,11 +156,16 @@ async fn read_request(
 }
 
 async fn write_response(outparam: ResponseOutparam, response: ApiResponse) {
-    let headers: Vec<(String, Vec<u8>)> = response
+    let mut headers: Vec<(String, Vec<u8>)> = response
         .headers
         .iter()
         .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
         .collect();
+    // The body is complete: say how long it is instead of chunking it.
+    headers.push((
+        "content-length".into(),
+        response.body.len().to_string().into_bytes(),
+    ));
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(response.status);
@@ -204,10 +209,13 @@ fn error_code(code: &wasi_http::ErrorCode) -> HttpError {
     match code {
         E::DnsTimeout | E::DnsError(_) => HttpError::Dns,
         E::DestinationNotFound => HttpError::Dns,
-        E::HttpRequestDenied | E::DestinationIpProhibited | E::DestinationIpUnroutable => HttpError::Denied,
-        E::ConnectionTimeout | E::ConnectionReadTimeout | E::ConnectionWriteTimeout | E::HttpResponseTimeout => {
-            HttpError::Timeout
+        E::HttpRequestDenied | E::DestinationIpProhibited | E::DestinationIpUnroutable => {
+            HttpError::Denied
         }
+        E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout => HttpError::Timeout,
         E::ConnectionRefused | E::ConnectionTerminated | E::ConnectionLimitReached => {
             HttpError::Connection
         }
@@ -219,12 +227,20 @@ fn error_code(code: &wasi_http::ErrorCode) -> HttpError {
 impl HttpClient for SpinHttp {
     fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
         let (scheme, authority, path) = split_url(&request.url)?;
-        let headers: Vec<(String, Vec<u8>)> = request
+        let mut headers: Vec<(String, Vec<u8>)> = request
             .headers
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into_bytes()))
             .collect();
-        let fields = wasi_http::Fields::from_list(&headers).map_err(|_| HttpError::Other("invalid request header".into()))?;
+        if !request.body.is_empty() {
+            // A known length, not chunked encoding: some RPC nodes and origins refuse chunked.
+            headers.push((
+                "content-length".into(),
+                request.body.len().to_string().into_bytes(),
+            ));
+        }
+        let fields = wasi_http::Fields::from_list(&headers)
+            .map_err(|_| HttpError::Other("invalid request header".into()))?;
         let outgoing = wasi_http::OutgoingRequest::new(fields);
         let method = match request.method.as_str() {
             "GET" => wasi_http::Method::Get,
@@ -239,18 +255,25 @@ impl HttpClient for SpinHttp {
         outgoing.set_scheme(Some(&scheme)).map_err(invalid)?;
         outgoing.set_authority(Some(&authority)).map_err(invalid)?;
         outgoing.set_path_with_query(Some(&path)).map_err(invalid)?;
-        let body = outgoing.body().map_err(|_| HttpError::Other("request body unavailable".into()))?;
+        let body = outgoing
+            .body()
+            .map_err(|_| HttpError::Other("request body unavailable".into()))?;
         let options = wasi_http::RequestOptions::new();
         let nanos = u64::try_from(request.timeout.as_nanos()).unwrap_or(u64::MAX);
         // A host may not support every timeout; the others still apply.
         let _ = options.set_connect_timeout(Some(nanos));
         let _ = options.set_first_byte_timeout(Some(nanos));
         let _ = options.set_between_bytes_timeout(Some(nanos));
-        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|code| error_code(&code))?;
+        let pending =
+            outgoing_handler::handle(outgoing, Some(options)).map_err(|code| error_code(&code))?;
         if !request.body.is_empty() {
-            let stream = body.write().map_err(|_| HttpError::Other("request body unavailable".into()))?;
+            let stream = body
+                .write()
+                .map_err(|_| HttpError::Other("request body unavailable".into()))?;
             for chunk in request.body.chunks(4096) {
-                stream.blocking_write_and_flush(chunk).map_err(|_| HttpError::Connection)?;
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|_| HttpError::Connection)?;
             }
             drop(stream);
         }
@@ -266,14 +289,27 @@ impl HttpClient for SpinHttp {
             .headers()
             .entries()
             .into_iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                )
+            })
             .collect();
-        let incoming = response.consume().map_err(|_| HttpError::Other("response body unavailable".into()))?;
-        let stream = incoming.stream().map_err(|_| HttpError::Other("response body unavailable".into()))?;
+        let incoming = response
+            .consume()
+            .map_err(|_| HttpError::Other("response body unavailable".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|_| HttpError::Other("response body unavailable".into()))?;
         Ok(OutboundResponse {
             status,
             headers,
-            body: Box::new(SpinBody { stream, _body: incoming, _response: response }),
+            body: Box::new(SpinBody {
+                stream,
+                _body: incoming,
+                _response: response,
+            }),
         })
     }
 }

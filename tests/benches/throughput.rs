@@ -18,7 +18,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn load(name: &str, connections: usize, seconds: u64, request: impl Fn(&ureq::Agent) -> u16 + Sync) {
+fn load(
+    name: &str,
+    connections: usize,
+    seconds: u64,
+    request: impl Fn(&ureq::Agent) -> u16 + Sync,
+) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
@@ -65,36 +70,65 @@ fn main() {
     let root = workspace_root();
     let mut total = 0;
     for package in component_packages() {
-        let path = root.join(format!("target/wasm32-wasip2/release/{}.wasm", package.replace('-', "_")));
+        let path = root.join(format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            package.replace('-', "_")
+        ));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         total += size;
-        println!("  {package:<24} {:>9} bytes ({:.1} KiB)", size, size as f64 / 1024.0);
+        println!(
+            "  {package:<24} {:>9} bytes ({:.1} KiB)",
+            size,
+            size as f64 / 1024.0
+        );
     }
     println!("  {:<24} {:>9} bytes", "total", total);
 
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let connections: usize = std::env::var("BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
     let dir = TempDir::new("bench");
     let mut vars = Provider::default_vars();
     vars.insert("log_level".into(), "error".into());
     let provider = Provider::start(dir.path(), vars);
     let account = Account::named("bench");
 
-    let nonce_url = provider.url(&format!("/api/services/nonce?userAddress={}", account.address));
+    let nonce_url = provider.url(&format!(
+        "/api/services/nonce?userAddress={}",
+        account.address
+    ));
     load("GET /api/services/nonce", connections, seconds, |agent| {
-        agent.get(&nonce_url).call().map(|r| r.status().as_u16()).unwrap_or(0)
-    });
-    let encrypt_url = provider.url("/api/services/encrypt?chainId=8996");
-    let document = vec![b'a'; 1024];
-    load("POST /api/services/encrypt (1 KiB)", connections, seconds, |agent| {
         agent
-            .post(&encrypt_url)
-            .header("Content-Type", "application/octet-stream")
-            .send(&document[..])
+            .get(&nonce_url)
+            .call()
             .map(|r| r.status().as_u16())
             .unwrap_or(0)
     });
+    let encrypt_url = provider.url("/api/services/encrypt?chainId=8996");
+    let document = vec![b'a'; 1024];
+    load(
+        "POST /api/services/encrypt (1 KiB)",
+        connections,
+        seconds,
+        |agent| {
+            agent
+                .post(&encrypt_url)
+                .header("Content-Type", "application/octet-stream")
+                .send(&document[..])
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        },
+    );
     load("GET / (info)", connections, seconds, |agent| {
-        agent.get(&provider.url("/")).call().map(|r| r.status().as_u16()).unwrap_or(0)
+        agent
+            .get(&provider.url("/"))
+            .call()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     });
 }

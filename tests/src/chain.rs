@@ -103,8 +103,12 @@ fn chain_dir() -> PathBuf {
 pub fn ensure_npm_packages() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        if chain_dir().join("node_modules/ganache/dist/node/cli.js").exists()
-            && chain_dir().join("node_modules/@oceanprotocol/contracts/artifacts").exists()
+        if chain_dir()
+            .join("node_modules/ganache/dist/node/cli.js")
+            .exists()
+            && chain_dir()
+                .join("node_modules/@oceanprotocol/contracts/artifacts")
+                .exists()
         {
             return;
         }
@@ -118,19 +122,24 @@ pub fn ensure_npm_packages() {
 }
 
 fn artifact(path: &str) -> Vec<u8> {
-    let file = chain_dir().join("node_modules/@oceanprotocol/contracts/artifacts/contracts").join(path);
+    let file = chain_dir()
+        .join("node_modules/@oceanprotocol/contracts/artifacts/contracts")
+        .join(path);
     let json: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     hex::decode(json["bytecode"].as_str().unwrap().trim_start_matches("0x")).unwrap()
 }
 
 /// EVM code of the log forger: `LOG2(calldata, topic0 = MetadataCreated, topic1 = caller)`.
 fn log_forger_code() -> Vec<u8> {
-    let topic = keccak256("MetadataCreated(address,uint8,string,bytes,bytes,bytes32,uint256,uint256)");
+    let topic =
+        keccak256("MetadataCreated(address,uint8,string,bytes,bytes,bytes32,uint256,uint256)");
     let mut runtime = vec![0x36, 0x60, 0x00, 0x60, 0x00, 0x37, 0x33, 0x7f];
     runtime.extend_from_slice(topic.as_slice());
     runtime.extend_from_slice(&[0x36, 0x60, 0x00, 0xa2, 0x00]);
     let len = u8::try_from(runtime.len()).unwrap();
-    let mut init = vec![0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+    let mut init = vec![
+        0x60, len, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3,
+    ];
     init.extend_from_slice(&runtime);
     init
 }
@@ -153,9 +162,28 @@ impl LocalChain {
             .arg("chain-runner")
             .arg("node")
             .arg(chain_dir().join("node_modules/ganache/dist/node/cli.js"))
-            .args(["--chain.chainId", "8996", "--chain.networkId", "8996", "--wallet.mnemonic", MNEMONIC])
-            .args(["--server.host", "127.0.0.1", "--server.port", &port.to_string(), "--logging.quiet", "true"])
-            .args(["--chain.allowUnlimitedContractSize", "true", "--miner.blockGasLimit", "0x1fffffffffffff"])
+            .args([
+                "--chain.chainId",
+                "8996",
+                "--chain.networkId",
+                "8996",
+                "--wallet.mnemonic",
+                MNEMONIC,
+            ])
+            .args([
+                "--server.host",
+                "127.0.0.1",
+                "--server.port",
+                &port.to_string(),
+                "--logging.quiet",
+                "true",
+            ])
+            .args([
+                "--chain.allowUnlimitedContractSize",
+                "true",
+                "--miner.blockGasLimit",
+                "0x1fffffffffffff",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -169,7 +197,8 @@ impl LocalChain {
             assert!(Instant::now() < deadline, "ganache did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let accounts: Vec<Address> = serde_json::from_value(rpc_raw(&rpc_url, "eth_accounts", json!([])).unwrap()).unwrap();
+        let accounts: Vec<Address> =
+            serde_json::from_value(rpc_raw(&rpc_url, "eth_accounts", json!([])).unwrap()).unwrap();
         let accounts = Accounts {
             deployer: accounts[0],
             publisher: accounts[1],
@@ -180,7 +209,12 @@ impl LocalChain {
         let mut chain = LocalChain {
             rpc_url,
             accounts,
-            contracts: Contracts { ocean: Address::ZERO, factory: Address::ZERO, router: Address::ZERO, log_forger: Address::ZERO },
+            contracts: Contracts {
+                ocean: Address::ZERO,
+                factory: Address::ZERO,
+                router: Address::ZERO,
+                log_forger: Address::ZERO,
+            },
             child: Mutex::new(child),
         };
         chain.contracts = chain.deploy_ocean();
@@ -189,20 +223,34 @@ impl LocalChain {
 
     fn deploy_ocean(&self) -> Contracts {
         let owner = self.accounts.deployer;
-        let ocean = self.deploy(owner, artifact("utils/OceanToken.sol/OceanToken.json"), (owner,).abi_encode_params());
+        let ocean = self.deploy(
+            owner,
+            artifact("utils/OceanToken.sol/OceanToken.json"),
+            (owner,).abi_encode_params(),
+        );
         let collector = self.deploy(
             owner,
             artifact("communityFee/OPFCommunityFeeCollector.sol/OPFCommunityFeeCollector.json"),
             (owner, owner).abi_encode_params(),
         );
-        let dead: Address = "0x000000000000000000000000000000000000dEaD".parse().unwrap();
+        let dead: Address = "0x000000000000000000000000000000000000dEaD"
+            .parse()
+            .unwrap();
         let router = self.deploy(
             owner,
             artifact("pools/FactoryRouter.sol/FactoryRouter.json"),
             (owner, ocean, dead, collector, Vec::<Address>::new()).abi_encode_params(),
         );
-        let erc20 = self.deploy(owner, artifact("templates/ERC20Template.sol/ERC20Template.json"), Vec::new());
-        let erc721 = self.deploy(owner, artifact("templates/ERC721Template.sol/ERC721Template.json"), Vec::new());
+        let erc20 = self.deploy(
+            owner,
+            artifact("templates/ERC20Template.sol/ERC20Template.json"),
+            Vec::new(),
+        );
+        let erc721 = self.deploy(
+            owner,
+            artifact("templates/ERC721Template.sol/ERC721Template.json"),
+            Vec::new(),
+        );
         let factory = self.deploy(
             owner,
             artifact("ERC721Factory.sol/ERC721Factory.json"),
@@ -210,7 +258,12 @@ impl LocalChain {
         );
         self.transact(owner, router, addFactoryCall { factory }.abi_encode());
         let log_forger = self.deploy(owner, log_forger_code(), Vec::new());
-        Contracts { ocean, factory, router, log_forger }
+        Contracts {
+            ocean,
+            factory,
+            router,
+            log_forger,
+        }
     }
 
     /// A JSON-RPC call; panics on an error answer.
@@ -245,7 +298,10 @@ impl LocalChain {
 
     /// A typed `eth_call`.
     pub fn call<C: SolCall>(&self, to: Address, call: C) -> C::Return {
-        let answer = self.rpc("eth_call", json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]));
+        let answer = self.rpc(
+            "eth_call",
+            json!([{"to": to, "data": Bytes::from(call.abi_encode())}, "latest"]),
+        );
         let bytes: Bytes = serde_json::from_value(answer).unwrap();
         C::abi_decode_returns(&bytes).unwrap()
     }
@@ -290,13 +346,22 @@ impl LocalChain {
             let topics: Vec<B256> = serde_json::from_value(log["topics"].clone()).unwrap();
             let data: Bytes = serde_json::from_value(log["data"].clone()).unwrap();
             if topics.first() == Some(&<NFTCreated as alloy_sol_types::SolEvent>::SIGNATURE_HASH) {
-                let event = <NFTCreated as alloy_sol_types::SolEvent>::decode_raw_log(topics.iter().copied(), &data).unwrap();
+                let event = <NFTCreated as alloy_sol_types::SolEvent>::decode_raw_log(
+                    topics.iter().copied(),
+                    &data,
+                )
+                .unwrap();
                 nft = Some(event.newTokenAddress);
-            } else if topics.first() == Some(&<TokenCreated as alloy_sol_types::SolEvent>::SIGNATURE_HASH) {
+            } else if topics.first()
+                == Some(&<TokenCreated as alloy_sol_types::SolEvent>::SIGNATURE_HASH)
+            {
                 datatoken = Some(Address::from_word(topics[1]));
             }
         }
-        (nft.expect("NFTCreated event"), datatoken.expect("TokenCreated event"))
+        (
+            nft.expect("NFTCreated event"),
+            datatoken.expect("TokenCreated event"),
+        )
     }
 
     /// Stores `data` (with `flags` and the sha256 of `plain`) as the NFT's metadata.
@@ -316,7 +381,11 @@ impl LocalChain {
 
     /// Sets the NFT's metadata state (0 active, 1 end-of-life, 2 deprecated, 3 revoked, 4 ordering disabled, 5 unlisted).
     pub fn set_metadata_state(&self, nft: Address, state: u8) {
-        self.transact(self.accounts.publisher, nft, setMetaDataStateCall { state }.abi_encode());
+        self.transact(
+            self.accounts.publisher,
+            nft,
+            setMetaDataStateCall { state }.abi_encode(),
+        );
     }
 
     /// Publishes an asset whose DDO is ECIES-encrypted to `provider_key` (flags 0x02).
@@ -325,7 +394,13 @@ impl LocalChain {
         let encrypted = ocean_provider::cipher::encrypt(provider_key, ddo).unwrap();
         let metadata_tx = self.set_metadata(nft, 2, encrypted, ddo);
         let did = did_of(&nft, 8996);
-        Asset { nft, datatoken, metadata_tx, did, ddo: ddo.to_vec() }
+        Asset {
+            nft,
+            datatoken,
+            metadata_tx,
+            did,
+            ddo: ddo.to_vec(),
+        }
     }
 
     /// Emits a forged `MetadataCreated` log from the log-forger contract, claiming
@@ -340,7 +415,11 @@ impl LocalChain {
             timestamp: U256::from(1_700_000_000u64),
             blockNumber: U256::from(1u64),
         };
-        let receipt = self.transact(self.accounts.stranger, self.contracts.log_forger, fields.abi_encode()[4..].to_vec());
+        let receipt = self.transact(
+            self.accounts.stranger,
+            self.contracts.log_forger,
+            fields.abi_encode()[4..].to_vec(),
+        );
         serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
     }
 }

@@ -155,7 +155,10 @@ impl Provider {
     /// The defaults, pointed at a local chain and its contracts.
     pub fn chain_vars(chain: &chain::LocalChain) -> BTreeMap<String, String> {
         let mut vars = Self::default_vars();
-        vars.insert("network_url".into(), format!(r#"{{"8996": "{}"}}"#, chain.rpc_url));
+        vars.insert(
+            "network_url".into(),
+            format!(r#"{{"8996": "{}"}}"#, chain.rpc_url),
+        );
         vars.insert("address_file".into(), chain.address_file());
         vars
     }
@@ -166,10 +169,15 @@ impl Provider {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let runtime_config = state_dir.join("runtime-config.toml");
+        // Outbound blocking follows `allow_non_public_ip`: the local chain and the test
+        // servers live on loopback, so tests that allow non-public addresses must also
+        // let the platform connect to them.
+        let allow_private = vars.get("allow_non_public_ip").is_some_and(|v| v == "true");
+        let block = if allow_private { "[]" } else { "[\"private\"]" };
         std::fs::write(
             &runtime_config,
             format!(
-                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
+                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n\n[outbound_networking]\nblock_networks = {block}\n",
                 state_dir.join("kv.db").display()
             ),
         )

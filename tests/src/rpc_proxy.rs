@@ -25,14 +25,22 @@ impl RpcProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r, upstream) = (Arc::clone(&calls), Arc::clone(&requests), upstream.to_owned());
+        let (c, r, upstream) = (
+            Arc::clone(&calls),
+            Arc::clone(&requests),
+            upstream.to_owned(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (c, r, upstream) = (Arc::clone(&c), Arc::clone(&r), upstream.clone());
                 std::thread::spawn(move || serve(stream, &upstream, &c, &r));
             }
         });
-        Self { url, calls, requests }
+        Self {
+            url,
+            calls,
+            requests,
+        }
     }
 
     /// JSON-RPC calls seen so far.
@@ -59,6 +67,7 @@ fn serve(stream: TcpStream, upstream: &str, calls: &AtomicUsize, requests: &Atom
             return;
         }
         let mut length = 0usize;
+        let mut chunked = false;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -73,11 +82,26 @@ fn serve(stream: TcpStream, upstream: &str, calls: &AtomicUsize, requests: &Atom
             {
                 length = value.trim().parse().unwrap_or(0);
             }
+            if header
+                .to_ascii_lowercase()
+                .starts_with("transfer-encoding:")
+                && header.to_ascii_lowercase().contains("chunked")
+            {
+                chunked = true;
+            }
         }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        let body = if chunked {
+            match read_chunked(&mut reader) {
+                Some(body) => body,
+                None => return,
+            }
+        } else {
+            let mut body = vec![0u8; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            body
+        };
         requests.fetch_add(1, Ordering::SeqCst);
         let count = match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Array(items)) => items.len(),
@@ -97,5 +121,20 @@ fn serve(stream: TcpStream, upstream: &str, calls: &AtomicUsize, requests: &Atom
         if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
             return;
         }
+    }
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).ok()?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
     }
 }

@@ -37,10 +37,25 @@ mod tests {
         assert_eq!(hex::encode(isDeployedCall::SELECTOR), "90184b02");
         assert_eq!(hex::encode(erc721ListCall::SELECTOR), "72f670f0");
         let topic = |t: alloy_primitives::B256| format!("{t:#x}");
-        assert_eq!(topic(OrderStarted::SIGNATURE_HASH), "0xe1c4fa794edfa8f619b8257a077398950357b9c6398528f94480307352f9afcc");
-        assert_eq!(topic(OrderReused::SIGNATURE_HASH), "0x526e31449ea46e2aecf9b480c8d7dfa191348ef74ffdf75b445a6ab726daa6ff");
-        assert_eq!(topic(ProviderFee::SIGNATURE_HASH), "0xf8ed11cdaaf10eca2b6c941fb802cb8682afe86cac1eb93f70d0780fa062c544");
-        assert_eq!(topic(MetadataCreated::SIGNATURE_HASH), "0x5463569dcc320958360074a9ab27e809e8a6942c394fb151d139b5f7b4ecb1bd");
-        assert_eq!(topic(MetadataUpdated::SIGNATURE_HASH), "0xe5c4cf86b1815151e6f453e1e133d4454ae3b0b07145db39f2e0178685deac84");
+        assert_eq!(
+            topic(OrderStarted::SIGNATURE_HASH),
+            "0xe1c4fa794edfa8f619b8257a077398950357b9c6398528f94480307352f9afcc"
+        );
+        assert_eq!(
+            topic(OrderReused::SIGNATURE_HASH),
+            "0x526e31449ea46e2aecf9b480c8d7dfa191348ef74ffdf75b445a6ab726daa6ff"
+        );
+        assert_eq!(
+            topic(ProviderFee::SIGNATURE_HASH),
+            "0xf8ed11cdaaf10eca2b6c941fb802cb8682afe86cac1eb93f70d0780fa062c544"
+        );
+        assert_eq!(
+            topic(MetadataCreated::SIGNATURE_HASH),
+            "0x5463569dcc320958360074a9ab27e809e8a6942c394fb151d139b5f7b4ecb1bd"
+        );
+        assert_eq!(
+            topic(MetadataUpdated::SIGNATURE_HASH),
+            "0xe5c4cf86b1815151e6f453e1e133d4454ae3b0b07145db39f2e0178685deac84"
+        );
     }
 }

@@ -23,13 +23,23 @@ impl ContractAddresses {
     /// The addresses for `chain_id` (all `None` when the file has no entry for it).
     pub fn load(vars: &dyn Variables, chain_id: u64) -> Result<Self> {
         let Some(text) = config::optional(vars, "address_file")? else {
-            return Ok(Self { erc721_factory: None, ocean: None });
+            return Ok(Self {
+                erc721_factory: None,
+                ocean: None,
+            });
         };
-        let parsed: Value = serde_json::from_str(&text)
-            .map_err(|_| ProviderError::config("address_file", "is not JSON (pass the file's contents, not its path)"))?;
-        let networks = parsed
-            .as_object()
-            .ok_or_else(|| ProviderError::config("address_file", "must be a JSON object keyed by network name"))?;
+        let parsed: Value = serde_json::from_str(&text).map_err(|_| {
+            ProviderError::config(
+                "address_file",
+                "is not JSON (pass the file's contents, not its path)",
+            )
+        })?;
+        let networks = parsed.as_object().ok_or_else(|| {
+            ProviderError::config(
+                "address_file",
+                "must be a JSON object keyed by network name",
+            )
+        })?;
         for entry in networks.values() {
             if entry.get("chainId").and_then(Value::as_u64) != Some(chain_id) {
                 continue;
@@ -37,20 +47,33 @@ impl ContractAddresses {
             let read = |name: &str| -> Result<Option<Address>> {
                 match entry.get(name).and_then(Value::as_str) {
                     None => Ok(None),
-                    Some(text) => parse_address(text)
-                        .map(Some)
-                        .ok_or_else(|| ProviderError::config("address_file", format!("{name} of chain {chain_id} is not an address"))),
+                    Some(text) => parse_address(text).map(Some).ok_or_else(|| {
+                        ProviderError::config(
+                            "address_file",
+                            format!("{name} of chain {chain_id} is not an address"),
+                        )
+                    }),
                 }
             };
-            return Ok(Self { erc721_factory: read("ERC721Factory")?, ocean: read("Ocean")? });
+            return Ok(Self {
+                erc721_factory: read("ERC721Factory")?,
+                ocean: read("Ocean")?,
+            });
         }
-        Ok(Self { erc721_factory: None, ocean: None })
+        Ok(Self {
+            erc721_factory: None,
+            ocean: None,
+        })
     }
 
     /// The factory, or a configuration error naming `address_file`.
     pub fn factory(&self, chain_id: u64) -> Result<Address> {
-        self.erc721_factory
-            .ok_or_else(|| ProviderError::config("address_file", format!("has no ERC721Factory for chain {chain_id}")))
+        self.erc721_factory.ok_or_else(|| {
+            ProviderError::config(
+                "address_file",
+                format!("has no ERC721Factory for chain {chain_id}"),
+            )
+        })
     }
 }
 
@@ -68,12 +91,17 @@ mod tests {
         let found = ContractAddresses::load(&vars, 8996).unwrap();
         assert!(found.erc721_factory.is_some() && found.ocean.is_some());
         let none = ContractAddresses::load(&vars, 1).unwrap();
-        assert!(matches!(none.factory(1), Err(ProviderError::Config { variable, .. }) if variable == "address_file"));
+        assert!(
+            matches!(none.factory(1), Err(ProviderError::Config { variable, .. }) if variable == "address_file")
+        );
     }
 
     #[test]
     fn a_path_instead_of_contents_is_a_clear_config_error() {
-        let vars = MapVariables::from_pairs(&[("address_file", "/ocean-contracts/artifacts/address.json")]);
+        let vars = MapVariables::from_pairs(&[(
+            "address_file",
+            "/ocean-contracts/artifacts/address.json",
+        )]);
         let err = ContractAddresses::load(&vars, 8996).unwrap_err();
         assert!(err.to_string().contains("contents"), "{err}");
     }

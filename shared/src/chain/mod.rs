@@ -86,7 +86,11 @@ impl Receipt {
 
     /// Logs of `emitter` whose first topic is `topic0`, in order. Matching the emitter
     /// is what stops a look-alike event from another contract from counting (G10).
-    pub fn logs_from<'a>(&'a self, emitter: &'a Address, topic0: &'a B256) -> impl Iterator<Item = &'a Log> + 'a {
+    pub fn logs_from<'a>(
+        &'a self,
+        emitter: &'a Address,
+        topic0: &'a B256,
+    ) -> impl Iterator<Item = &'a Log> + 'a {
         self.logs
             .iter()
             .filter(move |log| log.address == *emitter && log.topics.first() == Some(topic0))
@@ -122,8 +126,18 @@ pub struct RpcError(pub String);
 
 impl<'a> Rpc<'a> {
     /// A client for `chain`.
-    pub fn new(chain: &'a Chain, http: &'a dyn HttpClient, kv: &'a dyn KeyValue, timeout: Duration) -> Self {
-        Self { chain, http, kv, timeout }
+    pub fn new(
+        chain: &'a Chain,
+        http: &'a dyn HttpClient,
+        kv: &'a dyn KeyValue,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            chain,
+            http,
+            kv,
+            timeout,
+        }
     }
 
     /// The chain this client talks to.
@@ -200,7 +214,8 @@ impl<'a> Rpc<'a> {
 
     /// One call. An `Err(RpcError)` inside `Ok` is the node's own error answer.
     pub fn call(&self, method: &'static str, params: Value) -> Result<Result<Value, RpcError>> {
-        let answer = self.post(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))?;
+        let answer =
+            self.post(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))?;
         self.result_of(&answer)
     }
 
@@ -223,7 +238,10 @@ impl<'a> Rpc<'a> {
         };
         let mut results: Vec<Option<Result<Value, RpcError>>> = vec![None; calls.len()];
         for item in &items {
-            let id = item.get("id").and_then(Value::as_u64).and_then(|id| usize::try_from(id).ok());
+            let id = item
+                .get("id")
+                .and_then(Value::as_u64)
+                .and_then(|id| usize::try_from(id).ok());
             if let Some(slot) = id.and_then(|id| results.get_mut(id)) {
                 *slot = Some(self.result_of(item)?);
             }
@@ -240,17 +258,26 @@ impl<'a> Rpc<'a> {
     }
 
     /// Decodes an `eth_call` answer of a typed call.
-    pub fn decode_call<C: SolCall>(&self, answer: Result<Value, RpcError>) -> Result<Result<C::Return, RpcError>> {
+    pub fn decode_call<C: SolCall>(
+        &self,
+        answer: Result<Value, RpcError>,
+    ) -> Result<Result<C::Return, RpcError>> {
         let value = match answer {
             Ok(value) => value,
             Err(err) => return Ok(Err(err)),
         };
-        let bytes: Bytes = serde_json::from_value(value).map_err(|_| self.unavailable("eth_call answer is not hex"))?;
-        Ok(C::abi_decode_returns(&bytes).map_err(|_| RpcError("could not decode the call's return data".into())))
+        let bytes: Bytes = serde_json::from_value(value)
+            .map_err(|_| self.unavailable("eth_call answer is not hex"))?;
+        Ok(C::abi_decode_returns(&bytes)
+            .map_err(|_| RpcError("could not decode the call's return data".into())))
     }
 
     /// A typed `eth_call`.
-    pub fn eth_call<C: SolCall>(&self, to: &Address, call: &C) -> Result<Result<C::Return, RpcError>> {
+    pub fn eth_call<C: SolCall>(
+        &self,
+        to: &Address,
+        call: &C,
+    ) -> Result<Result<C::Return, RpcError>> {
         let answer = self.call("eth_call", Self::eth_call_params(to, call))?;
         self.decode_call::<C>(answer)
     }
@@ -266,13 +293,17 @@ impl<'a> Rpc<'a> {
     }
 
     /// Interprets an `eth_getTransactionReceipt` answer, caching mined receipts.
-    pub fn receipt_from_answer(&self, tx: &B256, answer: Result<Value, RpcError>) -> Result<Option<Receipt>> {
+    pub fn receipt_from_answer(
+        &self,
+        tx: &B256,
+        answer: Result<Value, RpcError>,
+    ) -> Result<Option<Receipt>> {
         let value = match answer {
             Ok(Value::Null) | Err(_) => return Ok(None),
             Ok(value) => value,
         };
-        let receipt: Receipt =
-            serde_json::from_value(value).map_err(|_| self.unavailable("malformed transaction receipt"))?;
+        let receipt: Receipt = serde_json::from_value(value)
+            .map_err(|_| self.unavailable("malformed transaction receipt"))?;
         if receipt.block_hash.is_some() {
             // A receipt of a mined transaction never changes (reorgs aside, which the
             // provider, like the reference, does not handle).
@@ -297,12 +328,18 @@ impl<'a> Rpc<'a> {
 
     /// Reads a cached flag (immutable facts such as factory registrations).
     pub fn cached_flag(&self, name: &str) -> bool {
-        matches!(self.kv.get(&format!("chain-cache:{}:{name}", self.chain.id)), Ok(Some(_)))
+        matches!(
+            self.kv
+                .get(&format!("chain-cache:{}:{name}", self.chain.id)),
+            Ok(Some(_))
+        )
     }
 
     /// Records an immutable fact.
     pub fn cache_flag(&self, name: &str) {
-        let _ = self.kv.set(&format!("chain-cache:{}:{name}", self.chain.id), b"1");
+        let _ = self
+            .kv
+            .set(&format!("chain-cache:{}:{name}", self.chain.id), b"1");
     }
 }
 
@@ -310,11 +347,18 @@ impl<'a> Rpc<'a> {
 pub fn parse_tx_hash(text: &str, field: &str) -> Result<B256> {
     let hex_part = text.trim().strip_prefix("0x").unwrap_or(text.trim());
     if hex_part.len() != 64 {
-        return Err(ProviderError::field(field, format!("The {field} must be a 32-byte transaction hash (0x and 64 hex digits).")));
+        return Err(ProviderError::field(
+            field,
+            format!("The {field} must be a 32-byte transaction hash (0x and 64 hex digits)."),
+        ));
     }
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_part, &mut bytes)
-        .map_err(|_| ProviderError::field(field, format!("The {field} must be a 32-byte transaction hash (0x and 64 hex digits).")))?;
+    hex::decode_to_slice(hex_part, &mut bytes).map_err(|_| {
+        ProviderError::field(
+            field,
+            format!("The {field} must be a 32-byte transaction hash (0x and 64 hex digits)."),
+        )
+    })?;
     Ok(B256::from(bytes))
 }
 
@@ -339,12 +383,19 @@ mod tests {
         let http = FakeHttp::new(|req| match req.url.as_str() {
             "http://down" => Err(HttpError::Connection),
             "http://busy" => Ok((503, vec![], b"busy".to_vec())),
-            _ => Ok((200, vec![], br#"{"jsonrpc":"2.0","id":1,"result":"0x22f4"}"#.to_vec())),
+            _ => Ok((
+                200,
+                vec![],
+                br#"{"jsonrpc":"2.0","id":1,"result":"0x22f4"}"#.to_vec(),
+            )),
         });
         let kv = MemoryKeyValue::default();
         let c = chain(&["http://down", "http://busy", "http://up"]);
         let rpc = Rpc::new(&c, &http, &kv, Duration::from_secs(1));
-        assert_eq!(rpc.call("eth_chainId", json!([])).unwrap(), Ok(json!("0x22f4")));
+        assert_eq!(
+            rpc.call("eth_chainId", json!([])).unwrap(),
+            Ok(json!("0x22f4"))
+        );
         assert_eq!(http.count(), 3);
     }
 
@@ -357,28 +408,62 @@ mod tests {
         let err = rpc.call("eth_chainId", json!([])).unwrap_err();
         assert_eq!(err.status(), 503);
         let text = err.to_string();
-        assert!(text.contains("chain 8996") && text.contains("timed out"), "{text}");
-        assert!(!text.contains("SECRET") && !text.contains("infura"), "{text}");
+        assert!(
+            text.contains("chain 8996") && text.contains("timed out"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("SECRET") && !text.contains("infura"),
+            "{text}"
+        );
     }
 
     #[test]
     fn json_rpc_errors_are_final_not_retried() {
-        let http = FakeHttp::new(|_| Ok((200, vec![], br#"{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted"}}"#.to_vec())));
+        let http = FakeHttp::new(|_| {
+            Ok((
+                200,
+                vec![],
+                br#"{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted"}}"#
+                    .to_vec(),
+            ))
+        });
         let kv = MemoryKeyValue::default();
         let c = chain(&["http://a", "http://b"]);
         let rpc = Rpc::new(&c, &http, &kv, Duration::from_secs(1));
-        assert_eq!(rpc.call("eth_call", json!([])).unwrap(), Err(RpcError("execution reverted".into())));
+        assert_eq!(
+            rpc.call("eth_call", json!([])).unwrap(),
+            Err(RpcError("execution reverted".into()))
+        );
         assert_eq!(http.count(), 1);
     }
 
     #[test]
     fn batches_are_matched_by_id() {
-        let http = FakeHttp::new(|_| Ok((200, vec![], br#"[{"id":1,"result":"b"},{"id":0,"result":"a"}]"#.to_vec())));
+        let http = FakeHttp::new(|_| {
+            Ok((
+                200,
+                vec![],
+                br#"[{"id":1,"result":"b"},{"id":0,"result":"a"}]"#.to_vec(),
+            ))
+        });
         let kv = MemoryKeyValue::default();
         let c = chain(&["http://a"]);
         let rpc = Rpc::new(&c, &http, &kv, Duration::from_secs(1));
-        let calls = [RpcCall { method: "x", params: json!([]) }, RpcCall { method: "y", params: json!([]) }];
-        assert_eq!(rpc.batch(&calls).unwrap(), vec![Ok(json!("a")), Ok(json!("b"))]);
+        let calls = [
+            RpcCall {
+                method: "x",
+                params: json!([]),
+            },
+            RpcCall {
+                method: "y",
+                params: json!([]),
+            },
+        ];
+        assert_eq!(
+            rpc.batch(&calls).unwrap(),
+            vec![Ok(json!("a")), Ok(json!("b"))]
+        );
         let body: Value = serde_json::from_slice(&http.requests.lock().unwrap()[0].body).unwrap();
         assert_eq!(body.as_array().unwrap().len(), 2);
     }
@@ -396,7 +481,13 @@ mod tests {
         assert!(rpc.receipt(&tx).unwrap().unwrap().succeeded());
         assert!(rpc.receipt(&tx).unwrap().is_some());
         assert_eq!(http.count(), 1);
-        http.answer(|_| Ok((200, vec![], br#"{"jsonrpc":"2.0","id":1,"result":null}"#.to_vec())));
+        http.answer(|_| {
+            Ok((
+                200,
+                vec![],
+                br#"{"jsonrpc":"2.0","id":1,"result":null}"#.to_vec(),
+            ))
+        });
         let unknown = B256::repeat_byte(0x33);
         assert!(rpc.receipt(&unknown).unwrap().is_none());
         assert!(rpc.receipt(&unknown).unwrap().is_none());
@@ -407,8 +498,17 @@ mod tests {
     #[test]
     fn tx_hashes_are_validated() {
         assert!(parse_tx_hash(&format!("0x{}", "ab".repeat(32)), "transactionId").is_ok());
-        for bad in ["", "0x123", "wrong_tx_id", &format!("0x{}", "zz".repeat(32))] {
-            assert_eq!(parse_tx_hash(bad, "transactionId").unwrap_err().status(), 400, "{bad}");
+        for bad in [
+            "",
+            "0x123",
+            "wrong_tx_id",
+            &format!("0x{}", "zz".repeat(32)),
+        ] {
+            assert_eq!(
+                parse_tx_hash(bad, "transactionId").unwrap_err().status(),
+                400,
+                "{bad}"
+            );
         }
     }
 }

@@ -41,12 +41,16 @@ const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 
 /// Serves the route.
 pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    respond(request, platform, "decrypt", &["POST"], || decrypt(request, platform))
+    respond(request, platform, "decrypt", &["POST"], || {
+        decrypt(request, platform)
+    })
 }
 
 /// Request-level timeout for upstream calls (`request_timeout`, seconds).
 pub fn request_timeout(platform: &Platform<'_>) -> Result<Duration> {
-    Ok(Duration::from_secs(config::integer(platform.vars, "request_timeout", 10)?.max(1)))
+    Ok(Duration::from_secs(
+        config::integer(platform.vars, "request_timeout", 10)?.max(1),
+    ))
 }
 
 fn validate(params: &Params) -> Result<()> {
@@ -70,12 +74,19 @@ fn validate(params: &Params) -> Result<()> {
         }
         if !params.is_filled("transactionId") {
             for field in inline {
-                require(field, format!("The {field} field is required when transactionId is not present."));
+                require(
+                    field,
+                    format!("The {field} field is required when transactionId is not present."),
+                );
             }
         }
     }
     require("nonce", "The nonce field is required.".into());
-    if errors.is_empty() { Ok(()) } else { Err(ProviderError::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ProviderError::Validation(errors))
+    }
 }
 
 /// The encrypted document, its flags and hash, wherever they came from.
@@ -93,7 +104,9 @@ fn inline_document(params: &Params) -> Result<StoredDocument> {
         .ok_or_else(failed)?;
     let flags = match params.get("flags") {
         Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
         _ => None,
     }
     .and_then(|n| u8::try_from(n).ok())
@@ -108,7 +121,8 @@ fn inline_document(params: &Params) -> Result<StoredDocument> {
 }
 
 fn document_from_receipt(receipt: Option<&Receipt>, nft: &Address) -> Result<StoredDocument> {
-    let failed = |why: &str| ProviderError::BadRequest(format!("Failed to process transaction id: {why}."));
+    let failed =
+        |why: &str| ProviderError::BadRequest(format!("Failed to process transaction id: {why}."));
     let receipt = receipt.ok_or_else(|| failed("no mined transaction with this id"))?;
     if !receipt.succeeded() {
         return Err(failed("the transaction failed"));
@@ -128,7 +142,8 @@ fn document_from_receipt(receipt: Option<&Receipt>, nft: &Address) -> Result<Sto
         .next()
         .or_else(|| receipt.logs_from(nft, &updated).next())
         .ok_or_else(|| failed("it has no metadata event of this data NFT"))?;
-    let (data, flags, hash) = decode(log).ok_or_else(|| failed("its metadata event could not be decoded"))?;
+    let (data, flags, hash) =
+        decode(log).ok_or_else(|| failed("its metadata event could not be decoded"))?;
     Ok(StoredDocument {
         data: data.to_vec(),
         flags: flags.first().copied().unwrap_or(0),
@@ -182,7 +197,9 @@ fn authorized_decrypters(platform: &Platform<'_>) -> Result<Vec<Address>> {
     };
     let bad = || ProviderError::config("authorized_decrypters", "must be a JSON list of addresses");
     let list: Vec<String> = serde_json::from_str(&text).map_err(|_| bad())?;
-    list.iter().map(|a| parse_address(a).ok_or_else(bad)).collect()
+    list.iter()
+        .map(|a| parse_address(a).ok_or_else(bad))
+        .collect()
 }
 
 fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
@@ -205,37 +222,64 @@ fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse>
     if !allowed.is_empty() && !allowed.contains(&authorized.signer) {
         return Err(ProviderError::Forbidden("Decrypter not authorized".into()));
     }
-    let nft = parse_address(&nft_text)
-        .ok_or_else(|| ProviderError::field("dataNftAddress", "The dataNftAddress must be an Ethereum address (0x and 40 hex digits)."))?;
-    let tx_hash = transaction_id.as_deref().map(|t| parse_tx_hash(t, "transactionId")).transpose()?;
+    let nft = parse_address(&nft_text).ok_or_else(|| {
+        ProviderError::field(
+            "dataNftAddress",
+            "The dataNftAddress must be an Ethereum address (0x and 40 hex digits).",
+        )
+    })?;
+    let tx_hash = transaction_id
+        .as_deref()
+        .map(|t| parse_tx_hash(t, "transactionId"))
+        .transpose()?;
     let factory = ContractAddresses::load(platform.vars, chain.id)?.factory(chain.id)?;
 
-    let rpc = Rpc::new(chain, platform.http, platform.kv, request_timeout(platform)?);
+    let rpc = Rpc::new(
+        chain,
+        platform.http,
+        platform.kv,
+        request_timeout(platform)?,
+    );
     let factory_flag = format!("erc721List:{factory:#x}:{nft:#x}");
     let registered_cached = rpc.cached_flag(&factory_flag);
     let cached_receipt = tx_hash.as_ref().and_then(|tx| rpc.cached_receipt(tx));
 
     // One round trip for everything not cached.
-    let mut calls = vec![RpcCall { method: "eth_call", params: Rpc::eth_call_params(&nft, &getMetaDataCall {}) }];
+    let mut calls = vec![RpcCall {
+        method: "eth_call",
+        params: Rpc::eth_call_params(&nft, &getMetaDataCall {}),
+    }];
     if !registered_cached {
-        calls.push(RpcCall { method: "eth_call", params: Rpc::eth_call_params(&factory, &erc721ListCall { nft }) });
+        calls.push(RpcCall {
+            method: "eth_call",
+            params: Rpc::eth_call_params(&factory, &erc721ListCall { nft }),
+        });
     }
     let fetch_receipt = tx_hash.is_some() && cached_receipt.is_none();
     if let (true, Some(tx)) = (fetch_receipt, tx_hash.as_ref()) {
-        calls.push(RpcCall { method: "eth_getTransactionReceipt", params: json!([tx]) });
+        calls.push(RpcCall {
+            method: "eth_getTransactionReceipt",
+            params: json!([tx]),
+        });
     }
     let mut answers = rpc.batch(&calls)?.into_iter();
     let metadata_answer = answers.next().unwrap_or(Ok(Value::Null));
     if !registered_cached {
-        let registered = rpc.decode_call::<erc721ListCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
+        let registered =
+            rpc.decode_call::<erc721ListCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
         match registered {
             Ok(address) if address == nft => rpc.cache_flag(&factory_flag),
-            _ => return Err(ProviderError::BadRequest("Asset not deployed by the data NFT factory.".into())),
+            _ => {
+                return Err(ProviderError::BadRequest(
+                    "Asset not deployed by the data NFT factory.".into(),
+                ));
+            }
         }
     }
     let document = match (tx_hash, fetch_receipt) {
         (Some(tx), true) => {
-            let receipt = rpc.receipt_from_answer(&tx, answers.next().unwrap_or(Ok(Value::Null)))?;
+            let receipt =
+                rpc.receipt_from_answer(&tx, answers.next().unwrap_or(Ok(Value::Null)))?;
             document_from_receipt(receipt.as_ref(), &nft)?
         }
         (Some(_), false) => document_from_receipt(cached_receipt.as_ref(), &nft)?,
@@ -243,7 +287,12 @@ fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse>
     };
     let metadata = rpc
         .decode_call::<getMetaDataCall>(metadata_answer)?
-        .map_err(|_| ProviderError::Upstream(format!("Provider {}: could not read the data NFT's metadata state.", crate::chain::network_name(chain.id))))?;
+        .map_err(|_| {
+            ProviderError::Upstream(format!(
+                "Provider {}: could not read the data NFT's metadata state.",
+                crate::chain::network_name(chain.id)
+            ))
+        })?;
     metadata_state_allows_decrypt(metadata.state)?;
 
     let mut plain = document.data;
@@ -252,7 +301,8 @@ fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse>
             .map_err(|_| ProviderError::BadRequest("Failed to decrypt.".into()))?;
     }
     if document.flags & 1 != 0 {
-        plain = decompress(&plain).ok_or_else(|| ProviderError::BadRequest("Failed to decompress".into()))?;
+        plain = decompress(&plain)
+            .ok_or_else(|| ProviderError::BadRequest("Failed to decompress".into()))?;
     }
     if Sha256::digest(&plain).as_slice() != document.hash.as_slice() {
         return Err(ProviderError::BadRequest("Checksum doesn't match.".into()));
@@ -276,7 +326,8 @@ mod tests {
     const FACTORY: &str = "0x053aE1FeCdc2f391753E2Bf2AAe301E75CC0aac9";
 
     fn platform(extra: &[(&str, &str)]) -> FakePlatform {
-        let address_file = format!(r#"{{"development": {{"chainId": 8996, "ERC721Factory": "{FACTORY}"}}}}"#);
+        let address_file =
+            format!(r#"{{"development": {{"chainId": 8996, "ERC721Factory": "{FACTORY}"}}}}"#);
         let mut vars: Vec<(&str, &str)> = vec![
             ("network_url", r#"{"8996": "http://rpc"}"#),
             ("provider_private_key", PROVIDER_KEY),
@@ -290,19 +341,30 @@ mod tests {
     fn node(fake: &FakePlatform, state: u8, registered: &'static str) {
         fake.http.answer(move |req| {
             let calls: Value = serde_json::from_slice(&req.body).unwrap();
-            let calls = match calls { Value::Array(items) => items, one => vec![one] };
-            let answers: Vec<Value> = calls.iter().map(|call| {
-                let data = call["params"][0]["data"].as_str().unwrap_or_default();
-                let result = if data.starts_with("0xd2786ba4") {
-                    let ret = getMetaDataCall::abi_encode_returns(&metadata_return(state));
-                    format!("0x{}", hex::encode(ret))
-                } else {
-                    let ret = erc721ListCall::abi_encode_returns(&parse_address(registered).unwrap());
-                    format!("0x{}", hex::encode(ret))
-                };
-                json!({"jsonrpc": "2.0", "id": call["id"], "result": result})
-            }).collect();
-            let body = if answers.len() == 1 { answers[0].clone() } else { Value::Array(answers) };
+            let calls = match calls {
+                Value::Array(items) => items,
+                one => vec![one],
+            };
+            let answers: Vec<Value> = calls
+                .iter()
+                .map(|call| {
+                    let data = call["params"][0]["data"].as_str().unwrap_or_default();
+                    let result = if data.starts_with("0xd2786ba4") {
+                        let ret = getMetaDataCall::abi_encode_returns(&metadata_return(state));
+                        format!("0x{}", hex::encode(ret))
+                    } else {
+                        let ret =
+                            erc721ListCall::abi_encode_returns(&parse_address(registered).unwrap());
+                        format!("0x{}", hex::encode(ret))
+                    };
+                    json!({"jsonrpc": "2.0", "id": call["id"], "result": result})
+                })
+                .collect();
+            let body = if answers.len() == 1 {
+                answers[0].clone()
+            } else {
+                Value::Array(answers)
+            };
             Ok((200, vec![], body.to_string().into_bytes()))
         });
     }
@@ -318,7 +380,9 @@ mod tests {
 
     fn inline_request(document: &[u8], flags: u8, hash: &[u8], nonce: &str) -> ApiRequest {
         let key = SigningKey::from_slice(&hex::decode(CONSUMER_KEY).unwrap()).unwrap();
-        let signature = sign_message(&key, &format!("{NFT}{CONSUMER}8996{nonce}")).unwrap().to_hex_v27();
+        let signature = sign_message(&key, &format!("{NFT}{CONSUMER}8996{nonce}"))
+            .unwrap()
+            .to_hex_v27();
         let body = json!({
             "decrypterAddress": CONSUMER, "chainId": 8996, "dataNftAddress": NFT,
             "encryptedDocument": format!("0x{}", hex::encode(document)), "flags": flags,
@@ -336,15 +400,23 @@ mod tests {
         let fake = platform(&[]);
         node(&fake, 0, NFT);
         let doc = br#"{"id":"did:op:1"}"#;
-        let r = handle(&inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "1"), &fake.ports());
+        let r = handle(
+            &inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "1"),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.body, doc);
         // Second time: only getMetaData is asked (one call, not a batch).
         let before = fake.http.count();
-        let r = handle(&inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "2"), &fake.ports());
+        let r = handle(
+            &inline_request(&encrypted(doc), 2, &Sha256::digest(doc), "2"),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 201);
         assert_eq!(fake.http.count(), before + 1);
-        let last: Value = serde_json::from_slice(&fake.http.requests.lock().unwrap().last().unwrap().body).unwrap();
+        let last: Value =
+            serde_json::from_slice(&fake.http.requests.lock().unwrap().last().unwrap().body)
+                .unwrap();
         assert!(last.is_object(), "{last}");
     }
 
@@ -353,17 +425,29 @@ mod tests {
         let fake = platform(&[]);
         node(&fake, 0, NFT);
         let doc = b"plain document".to_vec();
-        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+        let r = handle(
+            &inline_request(&doc, 0, &Sha256::digest(&doc), "1"),
+            &fake.ports(),
+        );
         assert_eq!((r.status, r.body.clone()), (201, doc.clone()));
         let mut compressed = Vec::new();
         lzma_rs::xz_compress(&mut std::io::BufReader::new(&doc[..]), &mut compressed).unwrap();
-        let r = handle(&inline_request(&encrypted(&compressed), 3, &Sha256::digest(&doc), "2"), &fake.ports());
+        let r = handle(
+            &inline_request(&encrypted(&compressed), 3, &Sha256::digest(&doc), "2"),
+            &fake.ports(),
+        );
         assert_eq!((r.status, r.body.clone()), (201, doc.clone()));
         let mut legacy = Vec::new();
         lzma_rs::lzma_compress(&mut std::io::BufReader::new(&doc[..]), &mut legacy).unwrap();
-        let r = handle(&inline_request(&legacy, 1, &Sha256::digest(&doc), "3"), &fake.ports());
+        let r = handle(
+            &inline_request(&legacy, 1, &Sha256::digest(&doc), "3"),
+            &fake.ports(),
+        );
         assert_eq!((r.status, r.body.clone()), (201, doc));
-        let r = handle(&inline_request(b"not lzma", 1, &[0; 32], "4"), &fake.ports());
+        let r = handle(
+            &inline_request(b"not lzma", 1, &[0; 32], "4"),
+            &fake.ports(),
+        );
         assert_eq!(r.body_json().unwrap()["error"], "Failed to decompress");
     }
 
@@ -375,12 +459,20 @@ mod tests {
             (2, NFT, 403, "Asset deprecated"),
             (3, NFT, 403, "Asset revoked"),
             (9, NFT, 400, "Invalid MetadataState"),
-            (0, "0x0000000000000000000000000000000000000000", 400, "Asset not deployed by the data NFT factory."),
+            (
+                0,
+                "0x0000000000000000000000000000000000000000",
+                400,
+                "Asset not deployed by the data NFT factory.",
+            ),
         ];
         for (state, registered, status, message) in cases {
             let fake = platform(&[]);
             node(&fake, state, registered);
-            let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+            let r = handle(
+                &inline_request(&doc, 0, &Sha256::digest(&doc), "1"),
+                &fake.ports(),
+            );
             assert_eq!(r.status, status, "{message}");
             assert_eq!(r.body_json().unwrap()["error"], message);
         }
@@ -390,14 +482,33 @@ mod tests {
         assert_eq!(r.body_json().unwrap()["error"], "Checksum doesn't match.");
         let r = handle(&inline_request(b"garbage", 2, &[1; 32], "2"), &fake.ports());
         assert_eq!(r.body_json().unwrap()["error"], "Failed to decrypt.");
-        let fake = platform(&[("authorized_decrypters", r#"["0xe08a1dae983bc701d05e492db80e0144f8f4b909"]"#)]);
+        let fake = platform(&[(
+            "authorized_decrypters",
+            r#"["0xe08a1dae983bc701d05e492db80e0144f8f4b909"]"#,
+        )]);
         node(&fake, 0, NFT);
-        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
-        assert_eq!((r.status, r.body_json().unwrap()["error"].clone()), (403, json!("Decrypter not authorized")));
+        let r = handle(
+            &inline_request(&doc, 0, &Sha256::digest(&doc), "1"),
+            &fake.ports(),
+        );
+        assert_eq!(
+            (r.status, r.body_json().unwrap()["error"].clone()),
+            (403, json!("Decrypter not authorized"))
+        );
         // Compared as addresses: the lowercase list entry matches the checksummed signer.
-        let fake = platform(&[("authorized_decrypters", &*Box::leak(format!(r#"["{}"]"#, CONSUMER.to_lowercase()).into_boxed_str()))]);
+        let fake = platform(&[(
+            "authorized_decrypters",
+            &*Box::leak(format!(r#"["{}"]"#, CONSUMER.to_lowercase()).into_boxed_str()),
+        )]);
         node(&fake, 0, NFT);
-        assert_eq!(handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports()).status, 201);
+        assert_eq!(
+            handle(
+                &inline_request(&doc, 0, &Sha256::digest(&doc), "1"),
+                &fake.ports()
+            )
+            .status,
+            201
+        );
     }
 
     #[test]
@@ -409,16 +520,28 @@ mod tests {
         body["encryptedDocument"] = json!("0xzz");
         req.body = body.to_string().into_bytes();
         let r = handle(&req, &fake.ports());
-        assert_eq!((r.status, r.body_json().unwrap()["error"].clone()), (400, json!("Failed to convert input args to bytes.")));
+        assert_eq!(
+            (r.status, r.body_json().unwrap()["error"].clone()),
+            (400, json!("Failed to convert input args to bytes."))
+        );
     }
 
     #[test]
     fn missing_fields_are_listed() {
         let fake = platform(&[]);
-        let r = handle(&ApiRequest::new("POST", "/api/services/decrypt").with_body("{}"), &fake.ports());
+        let r = handle(
+            &ApiRequest::new("POST", "/api/services/decrypt").with_body("{}"),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 400);
         let errors = r.body_json().unwrap()["errors"].clone();
-        for field in ["decrypterAddress", "chainId", "dataNftAddress", "transactionId", "nonce"] {
+        for field in [
+            "decrypterAddress",
+            "chainId",
+            "dataNftAddress",
+            "transactionId",
+            "nonce",
+        ] {
             assert!(errors.get(field).is_some(), "{field}: {errors}");
         }
         assert_eq!(fake.http.count(), 0);
@@ -428,7 +551,10 @@ mod tests {
     fn rpc_down_is_503_without_the_url() {
         let fake = platform(&[]);
         let doc = b"d".to_vec();
-        let r = handle(&inline_request(&doc, 0, &Sha256::digest(&doc), "1"), &fake.ports());
+        let r = handle(
+            &inline_request(&doc, 0, &Sha256::digest(&doc), "1"),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 503);
         assert!(!String::from_utf8_lossy(&r.body).contains("http://rpc"));
     }
