@@ -6,6 +6,7 @@
 //! wasm-specific glue is [`spin_adapter`], compiled for `wasm32` alone.
 
 pub mod address;
+pub mod asset;
 pub mod auth_token;
 pub mod chain;
 pub mod cipher;

@@ -70,6 +70,8 @@ fn root_document_lists_chains_addresses_and_endpoints() {
             "nonce": ["GET", "/api/services/nonce"],
             "encrypt": ["POST", "/api/services/encrypt"],
             "decrypt": ["POST", "/api/services/decrypt"],
+            "fileinfo": ["POST", "/api/services/fileinfo"],
+            "assetUrls": ["GET", "/api/services/assetUrls"],
             "create_auth_token": ["GET", "/api/services/createAuthToken"],
             "delete_auth_token": ["DELETE", "/api/services/deleteAuthToken"],
         })

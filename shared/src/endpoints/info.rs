@@ -18,6 +18,8 @@ pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
     ("nonce", "GET", "/api/services/nonce"),
     ("encrypt", "POST", "/api/services/encrypt"),
     ("decrypt", "POST", "/api/services/decrypt"),
+    ("fileinfo", "POST", "/api/services/fileinfo"),
+    ("assetUrls", "GET", "/api/services/assetUrls"),
     ("create_auth_token", "GET", "/api/services/createAuthToken"),
     (
         "delete_auth_token",

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod decrypt;
 pub mod encrypt;
+pub mod fileinfo;
 pub mod info;
 pub mod nonce;
 

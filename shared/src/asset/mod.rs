@@ -1,0 +1,6 @@
+//! Assets: resolving DDOs from the metadata cache, their services and file objects,
+//! and fetching files safely.
+
+pub mod ddo;
+pub mod fetch;
+pub mod files;

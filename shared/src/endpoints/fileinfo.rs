@@ -1,0 +1,245 @@
+//! `POST /api/services/fileinfo` (spec §5.5) and `GET /api/services/assetUrls`.
+//!
+//! fileinfo fixes what users complained about: a file's length is learnt without
+//! reading it (HEAD, else a one-byte range probe), checksums are streamed and only for
+//! files within `max_checksum_length`, `checksum: "false"` means false, `{}` is a 400,
+//! every hop of every fetch is checked for non-public destinations, and with `did` no
+//! file URL appears in the answer or in errors.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::decrypt::request_timeout;
+use super::respond;
+use crate::asset::ddo::{Ddo, resolve_ddo};
+use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, http_details};
+use crate::asset::files::{FileKind, FileRequest, file_request, parse_userdata, service_files, validate_file};
+use crate::chain::abi::ownerOfCall;
+use crate::chain::{Rpc, network_name};
+use crate::config::{self, Chain, Chains};
+use crate::error::FieldMessage;
+use crate::ports::Platform;
+use crate::request::Params;
+use crate::signed_request::{SignatureRule, authorize};
+use crate::{ApiRequest, ApiResponse, ProviderError, Result};
+
+/// Serves both routes, by path.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+    if request.path.ends_with("/assetUrls") {
+        respond(request, platform, "fileinfo", &["GET"], || asset_urls(request, platform))
+    } else {
+        respond(request, platform, "fileinfo", &["POST"], || fileinfo(request, platform))
+    }
+}
+
+/// Whether `checksum` asks for hashing: `true`, `"true"`, `"1"`, `"yes"` or a non-zero
+/// number. The reference treated any non-empty string, `"false"` included, as true.
+fn wants_checksum(params: &Params) -> bool {
+    match params.get("checksum") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
+fn policy(platform: &Platform<'_>) -> Result<FetchPolicy> {
+    Ok(FetchPolicy {
+        allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
+        timeout: request_timeout(platform)?,
+    })
+}
+
+/// The asset, its service and chain for `did` + `serviceId`, with the reference's
+/// messages.
+pub fn asset_service<'c>(
+    platform: &Platform<'_>,
+    chains: &'c Chains,
+    did: &str,
+    service_id: &str,
+) -> Result<(Ddo, usize, &'c Chain)> {
+    let ddo = resolve_ddo(platform, did, request_timeout(platform)?)?;
+    let chain_id = ddo.chain_id.unwrap_or(0);
+    let net = network_name(chain_id);
+    let (index, _) = ddo
+        .service(service_id)
+        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {net}: Invalid serviceId.")))?;
+    let chain = chains
+        .get(chain_id)
+        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files")))?;
+    Ok((ddo, index, chain))
+}
+
+fn file_entry(
+    platform: &Platform<'_>,
+    index: usize,
+    file: &Value,
+    userdata: Option<&Value>,
+    checksum_limit: Option<u64>,
+) -> Result<Value> {
+    let object = validate_file(file, userdata).map_err(ProviderError::BadRequest)?;
+    let request = file_request(platform, &object, userdata)?;
+    let mut entry = json!({"index": index, "type": object.kind.name(), "valid": false});
+    let details = match &request {
+        FileRequest::Http { .. } => match http_details(platform.http, policy(platform)?, &request, checksum_limit) {
+            Ok(details) => details.map(|d| (d.content_length, d.content_type, d.filename, d.checksum)),
+            Err(FetchError::Unsafe(reason)) => {
+                return Err(ProviderError::BadRequest(format!("Unsafe URL: {reason}.")));
+            }
+            Err(_) => None,
+        },
+        FileRequest::Contract { .. } => contract_content(platform, &request, request_timeout(platform)?)?.map(|content| {
+            let length = content.len() as u64;
+            let checksum = checksum_limit
+                .filter(|limit| length <= *limit)
+                .map(|_| hex::encode(Sha256::digest(&content)));
+            (Some(length), "application/json".to_owned(), String::new(), checksum)
+        }),
+    };
+    if let Some((length, content_type, filename, checksum)) = details {
+        entry["valid"] = json!(true);
+        entry["contentLength"] = json!(length.map(|l| l.to_string()).unwrap_or_default());
+        entry["contentType"] = json!(content_type);
+        entry["filename"] = json!(if object.kind == FileKind::Arweave { String::new() } else { filename });
+        if let Some(checksum) = checksum {
+            entry["checksum"] = json!(checksum);
+            entry["checksumType"] = json!("sha256");
+        }
+    }
+    Ok(entry)
+}
+
+fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    let has_did = params.is_filled("did");
+    let has_type = params.is_filled("type");
+    if !has_did && !has_type {
+        return Err(ProviderError::Validation(vec![
+            ("type".into(), FieldMessage::List(vec!["The type field is required when did is not present.".into()])),
+            ("did".into(), FieldMessage::List(vec!["The did field is required when type is not present.".into()])),
+        ]));
+    }
+    let checksum_limit = if wants_checksum(&params) {
+        Some(config::integer(platform.vars, "max_checksum_length", 5_242_880)?)
+    } else {
+        None
+    };
+    let userdata = parse_userdata(params.get("userdata"));
+    let files: Vec<Value> = if has_did {
+        let did = params.text("did").unwrap_or_default();
+        if !did.starts_with("did:op") {
+            return Err(ProviderError::field("did", "The did format is invalid."));
+        }
+        let Some(service_id) = params.filled_text("serviceId") else {
+            return Err(ProviderError::field("serviceId", "The serviceId field is required when type is not present."));
+        };
+        let chains = Chains::load(platform.vars)?;
+        let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+        let service = &ddo.services[index];
+        service_files(&ddo, service, chain).ok_or_else(|| {
+            ProviderError::BadRequest(format!("Provider {}: Unable to get dataset files", network_name(chain.id)))
+        })?
+    } else {
+        let mut object: Map<String, Value> = params.0.clone();
+        object.remove("checksum");
+        object.remove("userdata");
+        vec![Value::Object(object)]
+    };
+    let mut entries = Vec::with_capacity(files.len());
+    for (index, file) in files.iter().enumerate() {
+        entries.push(file_entry(platform, index, file, userdata.as_ref(), checksum_limit)?);
+    }
+    Ok(ApiResponse::json(200, &Value::Array(entries)))
+}
+
+/// `GET /api/services/assetUrls?documentId&serviceId&publisherAddress&nonce&signature`:
+/// the decrypted file objects of a service, for the data NFT's owner only (`ownerOf(1)`
+/// of the ERC721 template, read on chain). Signed message: `documentId + nonce`.
+fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    let Some(did) = params.filled_text("documentId") else {
+        return Err(ProviderError::field("documentId", "The documentId field is required."));
+    };
+    let Some(service_id) = params.filled_text("serviceId") else {
+        return Err(ProviderError::field("serviceId", "The serviceId field is required."));
+    };
+    let rule = SignatureRule { signer_field: "publisherAddress", allow_auth_token: true };
+    let authorized = authorize(platform, request, &params, rule, &did)?;
+    let chains = Chains::load(platform.vars)?;
+    let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+    let nft = ddo
+        .nft_address
+        .as_deref()
+        .and_then(crate::address::parse_address)
+        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {}: Asset malformed or disabled.", network_name(chain.id))))?;
+    let rpc = Rpc::new(chain, platform.http, platform.kv, request_timeout(platform)?);
+    let owner = rpc
+        .eth_call(&nft, &ownerOfCall { tokenId: alloy_primitives::U256::from(1) })?
+        .map_err(|_| ProviderError::BadRequest("The data NFT has no owner on chain.".into()))?;
+    if owner != authorized.signer {
+        return Err(ProviderError::Unauthorized(
+            "Only the owner of the data NFT may read the file URLs of this asset.".into(),
+        ));
+    }
+    let service = &ddo.services[index];
+    let files = service_files(&ddo, service, chain).ok_or_else(|| {
+        ProviderError::BadRequest(format!("Provider {}: Unable to get dataset files", network_name(chain.id)))
+    })?;
+    authorized.consume_nonce(platform)?;
+    Ok(ApiResponse::json(200, &Value::Array(files)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakePlatform;
+
+    fn post(body: Value) -> ApiRequest {
+        ApiRequest::new("POST", "/api/services/fileinfo").with_body(body.to_string())
+    }
+
+    #[test]
+    fn url_file_details_and_checksum_flag() {
+        let fake = FakePlatform::new(&[("max_checksum_length", "100")]);
+        fake.http.answer(|req| {
+            let head = vec![("content-length".to_owned(), "5".to_owned()), ("content-type".to_owned(), "text/csv".to_owned())];
+            if req.method == "HEAD" { Ok((200, head, vec![])) } else { Ok((200, head, b"a,b\n1".to_vec())) }
+        });
+        let p = fake.ports();
+        let r = handle(&post(json!({"type": "url", "url": "https://files.example/d/data.csv", "method": "GET", "checksum": "false"})), &p);
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        let entry = &r.body_json().unwrap()[0];
+        assert_eq!(entry["contentLength"], "5");
+        assert_eq!(entry["contentType"], "text/csv");
+        assert_eq!(entry["filename"], "data.csv");
+        assert!(entry.get("checksum").is_none());
+        assert_eq!(fake.http.count(), 1);
+        let r = handle(&post(json!({"type": "url", "url": "https://files.example/d/data.csv", "checksum": true})), &p);
+        let entry = &r.body_json().unwrap()[0];
+        assert_eq!(entry["checksum"], hex::encode(Sha256::digest(b"a,b\n1")));
+        assert_eq!(entry["checksumType"], "sha256");
+    }
+
+    #[test]
+    fn empty_requests_and_unsafe_urls_are_400() {
+        let fake = FakePlatform::new(&[]);
+        let p = fake.ports();
+        let r = handle(&post(json!({})), &p);
+        assert_eq!(r.status, 400);
+        assert!(r.body_json().unwrap()["errors"]["type"].is_array());
+        let r = handle(&post(json!({"type": "url", "url": "http://127.0.0.1:8080/secret"})), &p);
+        assert_eq!(r.status, 400);
+        assert!(r.body_json().unwrap()["error"].as_str().unwrap().starts_with("Unsafe URL"));
+        let r = handle(&post(json!({"type": "ftp"})), &p);
+        assert_eq!(r.body_json().unwrap()["error"], "Unsupported type ftp");
+        assert_eq!(fake.http.count(), 0);
+    }
+
+    #[test]
+    fn unreachable_files_are_valid_false() {
+        let fake = FakePlatform::new(&[]);
+        let r = handle(&post(json!({"type": "url", "url": "https://down.example/x"})), &fake.ports());
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_json().unwrap(), json!([{"index": 0, "type": "url", "valid": false}]));
+    }
+}
