@@ -306,6 +306,16 @@ impl LocalChain {
         C::abi_decode_returns(&bytes).unwrap()
     }
 
+    /// Signs `message` as a consumer would (EIP-191 over keccak256 of the message)
+    /// with one of ganache's unlocked accounts (`eth_sign`).
+    pub fn sign(&self, account: Address, message: &str) -> String {
+        let hash = keccak256(message.as_bytes());
+        self.rpc("eth_sign", json!([account, hash]))
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Moves the chain's clock forward and mines a block.
     pub fn increase_time(&self, seconds: u64) {
         self.rpc("evm_increaseTime", json!([seconds]));

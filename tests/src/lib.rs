@@ -7,7 +7,9 @@
 //! --runtime-config-file FILE` with `SPIN_VARIABLE_*` settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod assets;
 pub mod chain;
+pub mod file_server;
 pub mod rpc_proxy;
 
 use std::collections::BTreeMap;
@@ -163,21 +165,35 @@ impl Provider {
         vars
     }
 
-    /// Starts a provider whose key-value store lives in `state_dir`.
+    /// Starts a provider whose key-value store lives in `state_dir`. Outbound blocking
+    /// follows `allow_non_public_ip`: the local chain and the test servers live on
+    /// loopback, so tests that allow non-public addresses must also let the platform
+    /// connect to them.
     pub fn start(state_dir: &Path, vars: BTreeMap<String, String>) -> Self {
+        let allow_private = vars.get("allow_non_public_ip").is_some_and(|v| v == "true");
+        let block = if allow_private { "[]" } else { "[\"private\"]" };
+        Self::start_with_runtime_config(
+            state_dir,
+            vars,
+            &format!("[outbound_networking]\nblock_networks = {block}\n"),
+        )
+    }
+
+    /// Starts a provider with `extra` appended to its runtime configuration (after the
+    /// key-value store section).
+    pub fn start_with_runtime_config(
+        state_dir: &Path,
+        vars: BTreeMap<String, String>,
+        extra: &str,
+    ) -> Self {
         ensure_built();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let runtime_config = state_dir.join("runtime-config.toml");
-        // Outbound blocking follows `allow_non_public_ip`: the local chain and the test
-        // servers live on loopback, so tests that allow non-public addresses must also
-        // let the platform connect to them.
-        let allow_private = vars.get("allow_non_public_ip").is_some_and(|v| v == "true");
-        let block = if allow_private { "[]" } else { "[\"private\"]" };
         std::fs::write(
             &runtime_config,
             format!(
-                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n\n[outbound_networking]\nblock_networks = {block}\n",
+                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n\n{extra}",
                 state_dir.join("kv.db").display()
             ),
         )
@@ -264,9 +280,28 @@ pub fn shared_provider() -> &'static Provider {
             let dir = TempDir::new("shared");
             let mut vars = Provider::chain_vars(chain::LocalChain::shared());
             vars.insert("max_document_size".into(), "65536".into());
+            let files = shared_file_server();
+            vars.insert("aquarius_url".into(), files.url.clone());
+            vars.insert("ipfs_gateway".into(), files.url.clone());
+            vars.insert("arweave_gateway".into(), format!("{}/arweave/", files.url));
+            vars.insert("request_timeout".into(), "3".into());
             (Provider::start(dir.path(), vars), dir)
         })
         .0
+}
+
+/// The loopback file server (origins, Aquarius, gateways) shared by a test binary.
+pub fn shared_file_server() -> &'static file_server::FileServer {
+    static SERVER: OnceLock<file_server::FileServer> = OnceLock::new();
+    SERVER.get_or_init(file_server::FileServer::start)
+}
+
+/// Decodes `%XX` escapes (and `+` as space).
+pub fn percent_decode(text: &str) -> String {
+    ocean_provider::request::parse_query(&format!("x={text}"))
+        .pop()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 /// An HTTP answer (status 0 when the request could not be made at all).

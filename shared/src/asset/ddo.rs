@@ -111,7 +111,11 @@ fn cache_key(did: &str) -> String {
 /// 200 with a JSON document means found; anything else is "Cannot resolve DID" (400);
 /// an unreachable cache is a 503. Found documents are cached for `ddo_cache_seconds`
 /// (default 30) so a burst of requests for one asset costs one lookup.
-pub fn resolve_ddo(platform: &Platform<'_>, did: &str, timeout: std::time::Duration) -> Result<Ddo> {
+pub fn resolve_ddo(
+    platform: &Platform<'_>,
+    did: &str,
+    timeout: std::time::Duration,
+) -> Result<Ddo> {
     let not_found = || ProviderError::BadRequest("Cannot resolve DID".into());
     if !did.starts_with("did:op:") || did.len() > 200 || did.contains(['/', '?', '#', ' ']) {
         return Err(not_found());
@@ -121,24 +125,35 @@ pub fn resolve_ddo(platform: &Platform<'_>, did: &str, timeout: std::time::Durat
     if ttl > 0
         && let Ok(Some(bytes)) = platform.kv.get(&cache_key(did))
         && let Ok(entry) = serde_json::from_slice::<Value>(&bytes)
-        && entry["fetched"].as_u64().is_some_and(|t| now < t.saturating_add(ttl))
+        && entry["fetched"]
+            .as_u64()
+            .is_some_and(|t| now < t.saturating_add(ttl))
         && let Some(ddo) = Ddo::from_json(entry["ddo"].clone())
     {
         return Ok(ddo);
     }
     let base = config::optional(platform.vars, "aquarius_url")?
         .ok_or_else(|| ProviderError::config("aquarius_url", "is not set"))?;
-    let url = format!("{}/api/aquarius/assets/ddo/{did}", base.trim_end_matches('/'));
+    let url = format!(
+        "{}/api/aquarius/assets/ddo/{did}",
+        base.trim_end_matches('/')
+    );
     let response = platform
         .http
         .send(OutboundRequest::new("GET", &url, timeout).header("accept", "application/json"))
-        .map_err(|err| ProviderError::Upstream(format!("The metadata cache (Aquarius) is unavailable: {err}.")))?;
+        .map_err(|err| {
+            ProviderError::Upstream(format!(
+                "The metadata cache (Aquarius) is unavailable: {err}."
+            ))
+        })?;
     if response.status != 200 {
         return Err(not_found());
     }
-    let body = response
-        .read_body(MAX_DDO_BYTES)
-        .map_err(|err| ProviderError::Upstream(format!("The metadata cache (Aquarius) answer could not be read: {err}.")))?;
+    let body = response.read_body(MAX_DDO_BYTES).map_err(|err| {
+        ProviderError::Upstream(format!(
+            "The metadata cache (Aquarius) answer could not be read: {err}."
+        ))
+    })?;
     let value: Value = serde_json::from_slice(&body).map_err(|_| not_found())?;
     let ddo = Ddo::from_json(value.clone()).ok_or_else(not_found)?;
     if ddo.id != did {
@@ -146,7 +161,9 @@ pub fn resolve_ddo(platform: &Platform<'_>, did: &str, timeout: std::time::Durat
     }
     if ttl > 0 {
         let entry = serde_json::json!({"fetched": now, "ddo": value});
-        let _ = platform.kv.set(&cache_key(did), entry.to_string().as_bytes());
+        let _ = platform
+            .kv
+            .set(&cache_key(did), entry.to_string().as_bytes());
     }
     Ok(ddo)
 }
@@ -173,7 +190,10 @@ mod tests {
         let fake = FakePlatform::new(&[("aquarius_url", "http://aqua/")]);
         let body = ddo_json().to_string();
         fake.http.answer(move |req| {
-            assert_eq!(req.url, format!("http://aqua/api/aquarius/assets/ddo/{DID}"));
+            assert_eq!(
+                req.url,
+                format!("http://aqua/api/aquarius/assets/ddo/{DID}")
+            );
             Ok((200, vec![], body.clone().into_bytes()))
         });
         let p = fake.ports();
@@ -182,7 +202,9 @@ mod tests {
         assert!(!ddo.uses_legacy_files());
         resolve_ddo(&p, DID, Duration::from_secs(1)).unwrap();
         assert_eq!(fake.http.count(), 1);
-        fake.clock.0.store(1_700_000_031, std::sync::atomic::Ordering::SeqCst);
+        fake.clock
+            .0
+            .store(1_700_000_031, std::sync::atomic::Ordering::SeqCst);
         resolve_ddo(&p, DID, Duration::from_secs(1)).unwrap();
         assert_eq!(fake.http.count(), 2);
     }
@@ -191,12 +213,29 @@ mod tests {
     fn anything_but_200_json_is_cannot_resolve_and_outage_is_503() {
         let fake = FakePlatform::new(&[("aquarius_url", "http://aqua")]);
         let p = fake.ports();
-        fake.http.answer(|_| Ok((404, vec![], b"{\"error\":\"nope\"}".to_vec())));
-        assert_eq!(resolve_ddo(&p, DID, Duration::from_secs(1)).unwrap_err().to_string(), "Cannot resolve DID");
+        fake.http
+            .answer(|_| Ok((404, vec![], b"{\"error\":\"nope\"}".to_vec())));
+        assert_eq!(
+            resolve_ddo(&p, DID, Duration::from_secs(1))
+                .unwrap_err()
+                .to_string(),
+            "Cannot resolve DID"
+        );
         fake.http.answer(|_| Ok((200, vec![], b"<html>".to_vec())));
-        assert_eq!(resolve_ddo(&p, DID, Duration::from_secs(1)).unwrap_err().status(), 400);
-        assert_eq!(resolve_ddo(&p, "did:op:../../x", Duration::from_secs(1)).unwrap_err().status(), 400);
-        fake.http.answer(|_| Err(crate::outbound::HttpError::Connection));
+        assert_eq!(
+            resolve_ddo(&p, DID, Duration::from_secs(1))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            resolve_ddo(&p, "did:op:../../x", Duration::from_secs(1))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        fake.http
+            .answer(|_| Err(crate::outbound::HttpError::Connection));
         let err = resolve_ddo(&p, DID, Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.status(), 503);
         assert!(!err.to_string().contains("aqua/"));

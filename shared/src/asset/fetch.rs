@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::files::FileRequest;
+use crate::Result;
 use crate::address::checksum;
 use crate::chain::Rpc;
 use crate::config::Chains;
 use crate::outbound::{HttpClient, HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::Platform;
 use crate::url_safety::{UnsafeUrl, check_url, parse_url};
-use crate::Result;
 
 /// Redirect hops followed at most.
 pub const MAX_REDIRECTS: usize = 5;
@@ -101,7 +101,10 @@ pub fn send_checked(
         if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
             return Ok((response, url));
         }
-        let location = response.header("location").ok_or(FetchError::Redirects)?.to_owned();
+        let location = response
+            .header("location")
+            .ok_or(FetchError::Redirects)?
+            .to_owned();
         url = resolve_location(&url, &location).ok_or(FetchError::Redirects)?;
         // As browsers do: 303 always, and 301/302 after a POST, continue with a GET.
         if response.status == 303 || (matches!(response.status, 301 | 302) && method == "POST") {
@@ -137,12 +140,16 @@ fn media_type(response: &OutboundResponse) -> String {
 }
 
 fn declared_length(response: &OutboundResponse) -> Option<u64> {
-    response.header("content-length").and_then(|v| v.trim().parse().ok())
+    response
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The total from `Content-Range: bytes 0-0/1234` (`*` means unknown).
 pub fn total_from_content_range(value: &str) -> Option<u64> {
-    value.rsplit_once('/').and_then(|(_, total)| total.trim().parse().ok())
+    value
+        .rsplit_once('/')
+        .and_then(|(_, total)| total.trim().parse().ok())
 }
 
 fn filename_of(url: &str) -> String {
@@ -178,11 +185,24 @@ pub fn http_details(
     request: &FileRequest,
     checksum_limit: Option<u64>,
 ) -> Result<Option<FileDetails>, FetchError> {
-    let FileRequest::Http { method, url, headers, body, name_from_url } = request else {
+    let FileRequest::Http {
+        method,
+        url,
+        headers,
+        body,
+        name_from_url,
+    } = request
+    else {
         return Ok(None);
     };
     let ok = |status: u16| (200..300).contains(&status);
-    let name = |final_url: &str| if *name_from_url { filename_of(final_url) } else { String::new() };
+    let name = |final_url: &str| {
+        if *name_from_url {
+            filename_of(final_url)
+        } else {
+            String::new()
+        }
+    };
     if method == "POST" {
         // A POST cannot be probed: one request, its body hashed only if asked and small.
         let (response, final_url) = send_checked(http, policy, method, url, headers, body)?;
@@ -205,13 +225,13 @@ pub fn http_details(
 
     let mut details = FileDetails::default();
     let mut valid = false;
-    if let Ok((head, final_url)) = send_checked(http, policy, "HEAD", url, headers, &[]) {
-        if ok(head.status) {
-            valid = true;
-            details.content_length = declared_length(&head);
-            details.content_type = media_type(&head);
-            details.filename = name(&final_url);
-        }
+    if let Ok((head, final_url)) = send_checked(http, policy, "HEAD", url, headers, &[])
+        && ok(head.status)
+    {
+        valid = true;
+        details.content_length = declared_length(&head);
+        details.content_type = media_type(&head);
+        details.filename = name(&final_url);
     }
     if !valid || details.content_length.is_none() {
         let mut probe_headers = headers.clone();
@@ -222,7 +242,9 @@ pub fn http_details(
         }
         valid = true;
         details.content_length = if probe.status == 206 {
-            probe.header("content-range").and_then(total_from_content_range)
+            probe
+                .header("content-range")
+                .and_then(total_from_content_range)
         } else {
             declared_length(&probe)
         };
@@ -265,7 +287,14 @@ fn dyn_to_json(value: &DynSolValue) -> Value {
 /// `json.dumps` spacing (`", "` and `": "`), which the reference used for contract results.
 pub fn python_json_dumps(value: &Value) -> String {
     match value {
-        Value::Array(items) => format!("[{}]", items.iter().map(python_json_dumps).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(python_json_dumps)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
@@ -279,8 +308,18 @@ pub fn python_json_dumps(value: &Value) -> String {
 
 /// Calls a smart-contract file's view function; the content is the JSON of its result.
 /// `Ok(None)` when the call cannot be made (unknown chain, bad arguments, revert).
-pub fn contract_content(platform: &Platform<'_>, request: &FileRequest, timeout: Duration) -> Result<Option<Vec<u8>>> {
-    let FileRequest::Contract { chain_id, address, abi, userdata } = request else {
+pub fn contract_content(
+    platform: &Platform<'_>,
+    request: &FileRequest,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>> {
+    let FileRequest::Contract {
+        chain_id,
+        address,
+        abi,
+        userdata,
+    } = request
+    else {
         return Ok(None);
     };
     let Ok(chains) = Chains::load(platform.vars) else {
@@ -339,10 +378,19 @@ mod tests {
     use super::*;
     use crate::fakes::FakeHttp;
 
-    const POLICY: FetchPolicy = FetchPolicy { allow_non_public: false, timeout: Duration::from_secs(1) };
+    const POLICY: FetchPolicy = FetchPolicy {
+        allow_non_public: false,
+        timeout: Duration::from_secs(1),
+    };
 
     fn get(url: &str) -> FileRequest {
-        FileRequest::Http { method: "GET".into(), url: url.into(), headers: vec![], body: vec![], name_from_url: true }
+        FileRequest::Http {
+            method: "GET".into(),
+            url: url.into(),
+            headers: vec![],
+            body: vec![],
+            name_from_url: true,
+        }
     }
 
     fn header(name: &str, value: &str) -> (String, String) {
@@ -353,24 +401,52 @@ mod tests {
     fn redirects_are_followed_and_every_hop_checked() {
         let http = FakeHttp::new(|req| match req.url.as_str() {
             "https://a.example/f" => Ok((302, vec![header("location", "/g/data.csv")], vec![])),
-            "https://a.example/g/data.csv" => Ok((200, vec![header("content-length", "10"), header("content-type", "text/csv; charset=utf-8")], vec![])),
-            "https://evil.example/x" => Ok((301, vec![header("location", "http://169.254.169.254/latest")], vec![])),
+            "https://a.example/g/data.csv" => Ok((
+                200,
+                vec![
+                    header("content-length", "10"),
+                    header("content-type", "text/csv; charset=utf-8"),
+                ],
+                vec![],
+            )),
+            "https://evil.example/x" => Ok((
+                301,
+                vec![header("location", "http://169.254.169.254/latest")],
+                vec![],
+            )),
             _ => Ok((404, vec![], vec![])),
         });
-        let details = http_details(&http, POLICY, &get("https://a.example/f"), None).unwrap().unwrap();
+        let details = http_details(&http, POLICY, &get("https://a.example/f"), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(details.content_length, Some(10));
         assert_eq!(details.content_type, "text/csv");
         assert_eq!(details.filename, "data.csv");
         assert_eq!(http.count(), 2, "one HEAD through one redirect, no GET");
         let refused = http_details(&http, POLICY, &get("https://evil.example/x"), None);
         assert_eq!(refused, Err(FetchError::Unsafe(UnsafeUrl::NonPublicHost)));
-        assert!(http.requests.lock().unwrap().iter().all(|r| !r.url.contains("169.254")));
+        assert!(
+            http.requests
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|r| !r.url.contains("169.254"))
+        );
     }
 
     #[test]
     fn redirect_loops_stop() {
-        let http = FakeHttp::new(|_| Ok((302, vec![header("location", "https://loop.example/again")], vec![])));
-        assert_eq!(send_checked(&http, POLICY, "GET", "https://loop.example/", &[], &[]).err(), Some(FetchError::Redirects));
+        let http = FakeHttp::new(|_| {
+            Ok((
+                302,
+                vec![header("location", "https://loop.example/again")],
+                vec![],
+            ))
+        });
+        assert_eq!(
+            send_checked(&http, POLICY, "GET", "https://loop.example/", &[], &[]).err(),
+            Some(FetchError::Redirects)
+        );
         assert_eq!(http.count(), MAX_REDIRECTS + 1);
     }
 
@@ -380,10 +456,20 @@ mod tests {
             if req.method == "HEAD" {
                 return Ok((405, vec![], vec![]));
             }
-            assert!(req.headers.iter().any(|(k, v)| k == "range" && v == "bytes=0-0"));
-            Ok((206, vec![header("content-range", "bytes 0-0/123456789")], b"x".to_vec()))
+            assert!(
+                req.headers
+                    .iter()
+                    .any(|(k, v)| k == "range" && v == "bytes=0-0")
+            );
+            Ok((
+                206,
+                vec![header("content-range", "bytes 0-0/123456789")],
+                b"x".to_vec(),
+            ))
         });
-        let details = http_details(&http, POLICY, &get("https://a.example/big.bin"), None).unwrap().unwrap();
+        let details = http_details(&http, POLICY, &get("https://a.example/big.bin"), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(details.content_length, Some(123_456_789));
     }
 
@@ -394,34 +480,66 @@ mod tests {
         let b = body.clone();
         let http = FakeHttp::new(move |req| {
             let head = vec![header("content-length", &b.len().to_string())];
-            if req.method == "HEAD" { Ok((200, head, vec![])) } else { Ok((200, head, b.clone())) }
+            if req.method == "HEAD" {
+                Ok((200, head, vec![]))
+            } else {
+                Ok((200, head, b.clone()))
+            }
         });
-        let d = http_details(&http, POLICY, &get("https://a.example/f"), Some(100)).unwrap().unwrap();
+        let d = http_details(&http, POLICY, &get("https://a.example/f"), Some(100))
+            .unwrap()
+            .unwrap();
         assert_eq!(d.checksum.as_deref(), Some(sha.as_str()));
-        let d = http_details(&http, POLICY, &get("https://a.example/f"), Some(5)).unwrap().unwrap();
+        let d = http_details(&http, POLICY, &get("https://a.example/f"), Some(5))
+            .unwrap()
+            .unwrap();
         assert_eq!(d.checksum, None);
         // An origin that lies about the length: more bytes than declared stop the hash.
         let liar = FakeHttp::new(|req| {
             let head = vec![header("content-length", "3")];
-            if req.method == "HEAD" { Ok((200, head, vec![])) } else { Ok((200, head, vec![b'x'; 1000])) }
+            if req.method == "HEAD" {
+                Ok((200, head, vec![]))
+            } else {
+                Ok((200, head, vec![b'x'; 1000]))
+            }
         });
-        let d = http_details(&liar, POLICY, &get("https://a.example/f"), Some(100)).unwrap().unwrap();
+        let d = http_details(&liar, POLICY, &get("https://a.example/f"), Some(100))
+            .unwrap()
+            .unwrap();
         assert_eq!((d.content_length, d.checksum), (Some(3), None));
     }
 
     #[test]
     fn missing_files_are_invalid() {
         let http = FakeHttp::new(|_| Ok((404, vec![], vec![])));
-        assert_eq!(http_details(&http, POLICY, &get("https://a.example/nope"), None).unwrap(), None);
+        assert_eq!(
+            http_details(&http, POLICY, &get("https://a.example/nope"), None).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn locations_resolve_like_browsers() {
-        assert_eq!(resolve_location("https://a.example/x/y?q", "z").as_deref(), Some("https://a.example/x/z"));
-        assert_eq!(resolve_location("https://a.example:8443/x/y", "/z").as_deref(), Some("https://a.example:8443/z"));
-        assert_eq!(resolve_location("https://a.example/x", "//b.example/z").as_deref(), Some("https://b.example/z"));
-        assert_eq!(resolve_location("https://a.example/x", "http://c.example/").as_deref(), Some("http://c.example/"));
+        assert_eq!(
+            resolve_location("https://a.example/x/y?q", "z").as_deref(),
+            Some("https://a.example/x/z")
+        );
+        assert_eq!(
+            resolve_location("https://a.example:8443/x/y", "/z").as_deref(),
+            Some("https://a.example:8443/z")
+        );
+        assert_eq!(
+            resolve_location("https://a.example/x", "//b.example/z").as_deref(),
+            Some("https://b.example/z")
+        );
+        assert_eq!(
+            resolve_location("https://a.example/x", "http://c.example/").as_deref(),
+            Some("http://c.example/")
+        );
         assert_eq!(total_from_content_range("bytes 0-0/*"), None);
-        assert_eq!(python_json_dumps(&json!([1, "a", [true]])), r#"[1, "a", [true]]"#);
+        assert_eq!(
+            python_json_dumps(&json!([1, "a", [true]])),
+            r#"[1, "a", [true]]"#
+        );
     }
 }

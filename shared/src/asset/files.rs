@@ -78,7 +78,12 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
         Some("arweave") => FileKind::Arweave,
         Some("graphql") => FileKind::GraphQl,
         Some("smartcontract") => FileKind::SmartContract,
-        other => return Err(format!("Unsupported type {}", other.map_or_else(|| "None".to_owned(), str::to_owned))),
+        other => {
+            return Err(format!(
+                "Unsupported type {}",
+                other.map_or_else(|| "None".to_owned(), str::to_owned)
+            ));
+        }
     };
     let typed_ok = ["url", "hash", "transactionId", "address", "query"]
         .iter()
@@ -88,24 +93,40 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
     if !typed_ok {
         return Err("malformed file object.".into());
     }
-    let present = |k: &str| fields.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let present = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
     match kind {
         FileKind::Url => {
             if !present("url") {
                 return Err("malformed service files, missing required keys.".into());
             }
-            let method = fields.get("method").and_then(Value::as_str).unwrap_or("get").to_ascii_lowercase();
+            let method = fields
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or("get")
+                .to_ascii_lowercase();
             if method != "get" && method != "post" {
                 return Err(format!("Unsafe method {method}."));
             }
-            let url = fields.get("url").and_then(Value::as_str).unwrap_or_default();
+            let url = fields
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let lower = url.to_ascii_lowercase();
-            if !lower.starts_with("http://") && !lower.starts_with("https://") {
-                if let Some((_, after)) = url.split_once('/') {
-                    if !after.is_empty() {
-                        return Err("Invalid file name format. It was not possible to get the file name.".into());
-                    }
-                }
+            let has_path_after_slash = url
+                .split_once('/')
+                .is_some_and(|(_, after)| !after.is_empty());
+            if !lower.starts_with("http://")
+                && !lower.starts_with("https://")
+                && has_path_after_slash
+            {
+                return Err(
+                    "Invalid file name format. It was not possible to get the file name.".into(),
+                );
             }
         }
         FileKind::Ipfs => {
@@ -128,22 +149,45 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
         }
         FileKind::SmartContract => validate_smart_contract(fields, userdata)?,
     }
-    Ok(FileObject { kind, fields: fields.clone() })
+    Ok(FileObject {
+        kind,
+        fields: fields.clone(),
+    })
 }
 
-fn validate_smart_contract(fields: &Map<String, Value>, userdata: Option<&Value>) -> Result<(), String> {
-    if !fields.get("address").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+fn validate_smart_contract(
+    fields: &Map<String, Value>,
+    userdata: Option<&Value>,
+) -> Result<(), String> {
+    if fields
+        .get("address")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err("malformed smartcontract type, missing contract address".into());
     }
-    let abi = fields.get("abi").and_then(Value::as_object).ok_or("invalid abi")?;
-    let inputs = abi.get("inputs").and_then(Value::as_array).ok_or("invalid abi")?;
+    let abi = fields
+        .get("abi")
+        .and_then(Value::as_object)
+        .ok_or("invalid abi")?;
+    let inputs = abi
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or("invalid abi")?;
     if abi.get("type").and_then(Value::as_str) != Some("function") {
         return Err("invalid abi".into());
     }
-    if !matches!(abi.get("stateMutability").and_then(Value::as_str), Some("view" | "pure")) {
+    if !matches!(
+        abi.get("stateMutability").and_then(Value::as_str),
+        Some("view" | "pure")
+    ) {
         return Err("only view or pure functions are allowed".into());
     }
-    if !abi.get("name").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    if abi
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err("missing name".into());
     }
     if inputs.is_empty() {
@@ -155,7 +199,11 @@ fn validate_smart_contract(fields: &Map<String, Value>, userdata: Option<&Value>
     let missing: Vec<&str> = inputs
         .iter()
         .filter_map(|i| i.get("name").and_then(Value::as_str))
-        .filter(|name| userdata.get(*name).is_none_or(|v| v.is_null() || v == &json!("")))
+        .filter(|name| {
+            userdata
+                .get(*name)
+                .is_none_or(|v| v.is_null() || v == &json!(""))
+        })
         .collect();
     if !missing.is_empty() {
         return Err(format!("Missing userparams: {}", missing.join(", ")));
@@ -186,13 +234,18 @@ pub fn service_files(ddo: &Ddo, service: &Service, chain: &Chain) -> Option<Vec<
         return value.as_array().cloned();
     }
     let same = |claimed: Option<&Value>, expected: Option<&str>| -> bool {
-        match (claimed.and_then(Value::as_str).and_then(parse_address), expected.and_then(parse_address)) {
+        match (
+            claimed.and_then(Value::as_str).and_then(parse_address),
+            expected.and_then(parse_address),
+        ) {
             (Some(a), Some(b)) => a == b,
             _ => false,
         }
     };
-    if !same(value.get("datatokenAddress"), Some(&service.datatoken_address))
-        || !same(value.get("nftAddress"), ddo.nft_address.as_deref())
+    if !same(
+        value.get("datatokenAddress"),
+        Some(&service.datatoken_address),
+    ) || !same(value.get("nftAddress"), ddo.nft_address.as_deref())
     {
         return None;
     }
@@ -260,7 +313,13 @@ fn with_query(url: &str, userdata: &Value) -> String {
     };
     let pairs: Vec<String> = map
         .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(&crate::request::python_str(v))))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                percent_encode(k),
+                percent_encode(&crate::request::python_str(v))
+            )
+        })
         .collect();
     let (base, fragment) = match url.split_once('#') {
         Some((b, f)) => (b, Some(f)),
@@ -276,35 +335,72 @@ fn with_query(url: &str, userdata: &Value) -> String {
 }
 
 /// Turns a validated file object into its request (spec §6.3).
-pub fn file_request(platform: &Platform<'_>, file: &FileObject, userdata: Option<&Value>) -> Result<FileRequest> {
+pub fn file_request(
+    platform: &Platform<'_>,
+    file: &FileObject,
+    userdata: Option<&Value>,
+) -> Result<FileRequest> {
     let headers = file.headers();
     Ok(match file.kind {
         FileKind::Url => {
             let method = file.text("method").unwrap_or("get").to_ascii_uppercase();
             let url = file.text("url").unwrap_or_default();
             if method == "POST" {
-                let body = userdata.map(|u| u.to_string().into_bytes()).unwrap_or_default();
+                let body = userdata
+                    .map(|u| u.to_string().into_bytes())
+                    .unwrap_or_default();
                 let mut headers = headers;
                 if !body.is_empty() {
                     headers.push(("content-type".into(), "application/json".into()));
                 }
-                FileRequest::Http { method, url: url.to_owned(), headers, body, name_from_url: true }
+                FileRequest::Http {
+                    method,
+                    url: url.to_owned(),
+                    headers,
+                    body,
+                    name_from_url: true,
+                }
             } else {
                 let url = userdata.map_or_else(|| url.to_owned(), |u| with_query(url, u));
-                FileRequest::Http { method, url, headers, body: Vec::new(), name_from_url: true }
+                FileRequest::Http {
+                    method,
+                    url,
+                    headers,
+                    body: Vec::new(),
+                    name_from_url: true,
+                }
             }
         }
         FileKind::Ipfs => {
-            let gateway = config::optional(platform.vars, "ipfs_gateway")?
-                .ok_or_else(|| ProviderError::config("ipfs_gateway", "is not set: No IPFS_GATEWAY defined, can not resolve ipfs hash."))?;
-            let url = url_join(&gateway, &format!("ipfs/{}", file.text("hash").unwrap_or_default()));
-            FileRequest::Http { method: "GET".into(), url, headers, body: Vec::new(), name_from_url: false }
+            let gateway = config::optional(platform.vars, "ipfs_gateway")?.ok_or_else(|| {
+                ProviderError::config(
+                    "ipfs_gateway",
+                    "is not set: No IPFS_GATEWAY defined, can not resolve ipfs hash.",
+                )
+            })?;
+            let url = url_join(
+                &gateway,
+                &format!("ipfs/{}", file.text("hash").unwrap_or_default()),
+            );
+            FileRequest::Http {
+                method: "GET".into(),
+                url,
+                headers,
+                body: Vec::new(),
+                name_from_url: false,
+            }
         }
         FileKind::Arweave => {
             let gateway = config::optional(platform.vars, "arweave_gateway")?
                 .ok_or_else(|| ProviderError::config("arweave_gateway", "is not set: No ARWEAVE_GATEWAY defined, can not resolve arweave transaction id."))?;
             let url = url_join(&gateway, file.text("transactionId").unwrap_or_default());
-            FileRequest::Http { method: "GET".into(), url, headers, body: Vec::new(), name_from_url: false }
+            FileRequest::Http {
+                method: "GET".into(),
+                url,
+                headers,
+                body: Vec::new(),
+                name_from_url: false,
+            }
         }
         FileKind::GraphQl => {
             let mut body = json!({"query": file.text("query").unwrap_or_default()});
@@ -322,7 +418,11 @@ pub fn file_request(platform: &Platform<'_>, file: &FileObject, userdata: Option
             }
         }
         FileKind::SmartContract => FileRequest::Contract {
-            chain_id: file.fields.get("chainId").and_then(Value::as_u64).unwrap_or(0),
+            chain_id: file
+                .fields
+                .get("chainId")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
             address: file.text("address").unwrap_or_default().to_owned(),
             abi: file.fields.get("abi").cloned().unwrap_or(Value::Null),
             userdata: userdata.cloned(),
@@ -342,18 +442,51 @@ mod tests {
     fn validation_messages_are_the_references() {
         assert_eq!(err(json!({})), "cannot decrypt files for this service.");
         assert_eq!(err(json!({"type": "ftp"})), "Unsupported type ftp");
-        assert_eq!(err(json!({"type": "url", "url": "http://x", "headers": "h"})), "malformed file object.");
-        assert_eq!(err(json!({"type": "url", "url": 5})), "malformed file object.");
-        assert_eq!(err(json!({"type": "smartcontract", "address": "0x1", "chainId": "1"})), "malformed file object.");
-        assert_eq!(err(json!({"type": "url"})), "malformed service files, missing required keys.");
-        assert_eq!(err(json!({"type": "url", "url": "http://x", "method": "DELETE"})), "Unsafe method delete.");
-        assert_eq!(err(json!({"type": "url", "url": "./../dir"})), "Invalid file name format. It was not possible to get the file name.");
+        assert_eq!(
+            err(json!({"type": "url", "url": "http://x", "headers": "h"})),
+            "malformed file object."
+        );
+        assert_eq!(
+            err(json!({"type": "url", "url": 5})),
+            "malformed file object."
+        );
+        assert_eq!(
+            err(json!({"type": "smartcontract", "address": "0x1", "chainId": "1"})),
+            "malformed file object."
+        );
+        assert_eq!(
+            err(json!({"type": "url"})),
+            "malformed service files, missing required keys."
+        );
+        assert_eq!(
+            err(json!({"type": "url", "url": "http://x", "method": "DELETE"})),
+            "Unsafe method delete."
+        );
+        assert_eq!(
+            err(json!({"type": "url", "url": "./../dir"})),
+            "Invalid file name format. It was not possible to get the file name."
+        );
         assert!(validate_file(&json!({"type": "url", "url": "x"}), None).is_ok());
-        assert_eq!(err(json!({"type": "ipfs"})), "malformed service files, missing required keys.");
-        assert_eq!(err(json!({"type": "arweave"})), "malformed service files, missing transactionId.");
-        assert_eq!(err(json!({"type": "graphql", "query": "{a}"})), "missing graphql endpoint");
-        assert_eq!(err(json!({"type": "graphql", "url": "http://g"})), "missing graphql query");
-        assert_eq!(err(json!({"type": "smartcontract", "chainId": 1})), "malformed smartcontract type, missing contract address");
+        assert_eq!(
+            err(json!({"type": "ipfs"})),
+            "malformed service files, missing required keys."
+        );
+        assert_eq!(
+            err(json!({"type": "arweave"})),
+            "malformed service files, missing transactionId."
+        );
+        assert_eq!(
+            err(json!({"type": "graphql", "query": "{a}"})),
+            "missing graphql endpoint"
+        );
+        assert_eq!(
+            err(json!({"type": "graphql", "url": "http://g"})),
+            "missing graphql query"
+        );
+        assert_eq!(
+            err(json!({"type": "smartcontract", "chainId": 1})),
+            "malformed smartcontract type, missing contract address"
+        );
         let abi = |extra: Value| {
             let mut base = json!({"type": "function", "name": "f", "inputs": [], "outputs": [], "stateMutability": "view"});
             for (k, v) in extra.as_object().unwrap() {
@@ -362,22 +495,46 @@ mod tests {
             json!({"type": "smartcontract", "address": "0x1", "chainId": 8996, "abi": base})
         };
         assert_eq!(err(abi(json!({"type": "event"}))), "invalid abi");
-        assert_eq!(err(json!({"type": "smartcontract", "address": "0x1", "abi": {"type": "function"}})), "invalid abi");
-        assert_eq!(err(abi(json!({"stateMutability": "nonpayable"}))), "only view or pure functions are allowed");
+        assert_eq!(
+            err(json!({"type": "smartcontract", "address": "0x1", "abi": {"type": "function"}})),
+            "invalid abi"
+        );
+        assert_eq!(
+            err(abi(json!({"stateMutability": "nonpayable"}))),
+            "only view or pure functions are allowed"
+        );
         assert_eq!(err(abi(json!({"name": ""}))), "missing name");
         let with_input = abi(json!({"inputs": [{"name": "who", "type": "address"}]}));
         assert_eq!(err(with_input.clone()), "Missing parameters");
-        assert_eq!(validate_file(&with_input, Some(&json!({"other": 1}))).unwrap_err(), "Missing userparams: who");
+        assert_eq!(
+            validate_file(&with_input, Some(&json!({"other": 1}))).unwrap_err(),
+            "Missing userparams: who"
+        );
         assert!(validate_file(&with_input, Some(&json!({"who": "0x1"}))).is_ok());
     }
 
     #[test]
     fn url_join_matches_python() {
-        assert_eq!(url_join("https://ipfs.io", "ipfs/Qm"), "https://ipfs.io/ipfs/Qm");
-        assert_eq!(url_join("https://ipfs.io/", "ipfs/Qm"), "https://ipfs.io/ipfs/Qm");
-        assert_eq!(url_join("https://gw.example/base/", "ipfs/Qm"), "https://gw.example/base/ipfs/Qm");
-        assert_eq!(url_join("https://gw.example/base", "ipfs/Qm"), "https://gw.example/ipfs/Qm");
-        assert_eq!(url_join("https://arweave.net/", "tx1"), "https://arweave.net/tx1");
+        assert_eq!(
+            url_join("https://ipfs.io", "ipfs/Qm"),
+            "https://ipfs.io/ipfs/Qm"
+        );
+        assert_eq!(
+            url_join("https://ipfs.io/", "ipfs/Qm"),
+            "https://ipfs.io/ipfs/Qm"
+        );
+        assert_eq!(
+            url_join("https://gw.example/base/", "ipfs/Qm"),
+            "https://gw.example/base/ipfs/Qm"
+        );
+        assert_eq!(
+            url_join("https://gw.example/base", "ipfs/Qm"),
+            "https://gw.example/ipfs/Qm"
+        );
+        assert_eq!(
+            url_join("https://arweave.net/", "tx1"),
+            "https://arweave.net/tx1"
+        );
     }
 
     #[test]
@@ -392,17 +549,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let post = validate_file(&json!({"type": "url", "url": "https://x.example/p", "method": "POST"}), None).unwrap();
+        let post = validate_file(
+            &json!({"type": "url", "url": "https://x.example/p", "method": "POST"}),
+            None,
+        )
+        .unwrap();
         match file_request(&p, &post, Some(&json!({"q": 1}))).unwrap() {
-            FileRequest::Http { method, body, .. } => assert_eq!((method.as_str(), body), ("POST", br#"{"q":1}"#.to_vec())),
+            FileRequest::Http { method, body, .. } => {
+                assert_eq!((method.as_str(), body), ("POST", br#"{"q":1}"#.to_vec()))
+            }
             other => panic!("{other:?}"),
         }
         let ipfs = validate_file(&json!({"type": "ipfs", "hash": "QmX"}), None).unwrap();
         match file_request(&p, &ipfs, None).unwrap() {
-            FileRequest::Http { url, name_from_url, .. } => assert_eq!((url.as_str(), name_from_url), ("https://ipfs.io/ipfs/QmX", false)),
+            FileRequest::Http {
+                url, name_from_url, ..
+            } => assert_eq!(
+                (url.as_str(), name_from_url),
+                ("https://ipfs.io/ipfs/QmX", false)
+            ),
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse_userdata(Some(&json!("{\"a\":1}"))), Some(json!({"a": 1})));
+        assert_eq!(
+            parse_userdata(Some(&json!("{\"a\":1}"))),
+            Some(json!({"a": 1}))
+        );
         assert_eq!(parse_userdata(Some(&json!("not json"))), Some(json!({})));
     }
 }

@@ -13,7 +13,9 @@ use super::decrypt::request_timeout;
 use super::respond;
 use crate::asset::ddo::{Ddo, resolve_ddo};
 use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, http_details};
-use crate::asset::files::{FileKind, FileRequest, file_request, parse_userdata, service_files, validate_file};
+use crate::asset::files::{
+    FileKind, FileRequest, file_request, parse_userdata, service_files, validate_file,
+};
 use crate::chain::abi::ownerOfCall;
 use crate::chain::{Rpc, network_name};
 use crate::config::{self, Chain, Chains};
@@ -26,9 +28,13 @@ use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 /// Serves both routes, by path.
 pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     if request.path.ends_with("/assetUrls") {
-        respond(request, platform, "fileinfo", &["GET"], || asset_urls(request, platform))
+        respond(request, platform, "fileinfo", &["GET"], || {
+            asset_urls(request, platform)
+        })
     } else {
-        respond(request, platform, "fileinfo", &["POST"], || fileinfo(request, platform))
+        respond(request, platform, "fileinfo", &["POST"], || {
+            fileinfo(request, platform)
+        })
     }
 }
 
@@ -37,7 +43,9 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
 fn wants_checksum(params: &Params) -> bool {
     match params.get("checksum") {
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+        Some(Value::String(s)) => {
+            matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+        }
         Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
         _ => false,
     }
@@ -64,9 +72,9 @@ pub fn asset_service<'c>(
     let (index, _) = ddo
         .service(service_id)
         .ok_or_else(|| ProviderError::BadRequest(format!("Provider {net}: Invalid serviceId.")))?;
-    let chain = chains
-        .get(chain_id)
-        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files")))?;
+    let chain = chains.get(chain_id).ok_or_else(|| {
+        ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files"))
+    })?;
     Ok((ddo, index, chain))
 }
 
@@ -81,26 +89,41 @@ fn file_entry(
     let request = file_request(platform, &object, userdata)?;
     let mut entry = json!({"index": index, "type": object.kind.name(), "valid": false});
     let details = match &request {
-        FileRequest::Http { .. } => match http_details(platform.http, policy(platform)?, &request, checksum_limit) {
-            Ok(details) => details.map(|d| (d.content_length, d.content_type, d.filename, d.checksum)),
-            Err(FetchError::Unsafe(reason)) => {
-                return Err(ProviderError::BadRequest(format!("Unsafe URL: {reason}.")));
+        FileRequest::Http { .. } => {
+            match http_details(platform.http, policy(platform)?, &request, checksum_limit) {
+                Ok(details) => {
+                    details.map(|d| (d.content_length, d.content_type, d.filename, d.checksum))
+                }
+                Err(FetchError::Unsafe(reason)) => {
+                    return Err(ProviderError::BadRequest(format!("Unsafe URL: {reason}.")));
+                }
+                Err(_) => None,
             }
-            Err(_) => None,
-        },
-        FileRequest::Contract { .. } => contract_content(platform, &request, request_timeout(platform)?)?.map(|content| {
-            let length = content.len() as u64;
-            let checksum = checksum_limit
-                .filter(|limit| length <= *limit)
-                .map(|_| hex::encode(Sha256::digest(&content)));
-            (Some(length), "application/json".to_owned(), String::new(), checksum)
-        }),
+        }
+        FileRequest::Contract { .. } => {
+            contract_content(platform, &request, request_timeout(platform)?)?.map(|content| {
+                let length = content.len() as u64;
+                let checksum = checksum_limit
+                    .filter(|limit| length <= *limit)
+                    .map(|_| hex::encode(Sha256::digest(&content)));
+                (
+                    Some(length),
+                    "application/json".to_owned(),
+                    String::new(),
+                    checksum,
+                )
+            })
+        }
     };
     if let Some((length, content_type, filename, checksum)) = details {
         entry["valid"] = json!(true);
         entry["contentLength"] = json!(length.map(|l| l.to_string()).unwrap_or_default());
         entry["contentType"] = json!(content_type);
-        entry["filename"] = json!(if object.kind == FileKind::Arweave { String::new() } else { filename });
+        entry["filename"] = json!(if object.kind == FileKind::Arweave {
+            String::new()
+        } else {
+            filename
+        });
         if let Some(checksum) = checksum {
             entry["checksum"] = json!(checksum);
             entry["checksumType"] = json!("sha256");
@@ -115,12 +138,26 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
     let has_type = params.is_filled("type");
     if !has_did && !has_type {
         return Err(ProviderError::Validation(vec![
-            ("type".into(), FieldMessage::List(vec!["The type field is required when did is not present.".into()])),
-            ("did".into(), FieldMessage::List(vec!["The did field is required when type is not present.".into()])),
+            (
+                "type".into(),
+                FieldMessage::List(vec![
+                    "The type field is required when did is not present.".into(),
+                ]),
+            ),
+            (
+                "did".into(),
+                FieldMessage::List(vec![
+                    "The did field is required when type is not present.".into(),
+                ]),
+            ),
         ]));
     }
     let checksum_limit = if wants_checksum(&params) {
-        Some(config::integer(platform.vars, "max_checksum_length", 5_242_880)?)
+        Some(config::integer(
+            platform.vars,
+            "max_checksum_length",
+            5_242_880,
+        )?)
     } else {
         None
     };
@@ -131,13 +168,19 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
             return Err(ProviderError::field("did", "The did format is invalid."));
         }
         let Some(service_id) = params.filled_text("serviceId") else {
-            return Err(ProviderError::field("serviceId", "The serviceId field is required when type is not present."));
+            return Err(ProviderError::field(
+                "serviceId",
+                "The serviceId field is required when type is not present.",
+            ));
         };
         let chains = Chains::load(platform.vars)?;
         let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
         let service = &ddo.services[index];
         service_files(&ddo, service, chain).ok_or_else(|| {
-            ProviderError::BadRequest(format!("Provider {}: Unable to get dataset files", network_name(chain.id)))
+            ProviderError::BadRequest(format!(
+                "Provider {}: Unable to get dataset files",
+                network_name(chain.id)
+            ))
         })?
     } else {
         let mut object: Map<String, Value> = params.0.clone();
@@ -147,7 +190,13 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
     };
     let mut entries = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
-        entries.push(file_entry(platform, index, file, userdata.as_ref(), checksum_limit)?);
+        entries.push(file_entry(
+            platform,
+            index,
+            file,
+            userdata.as_ref(),
+            checksum_limit,
+        )?);
     }
     Ok(ApiResponse::json(200, &Value::Array(entries)))
 }
@@ -158,12 +207,21 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
 fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     let Some(did) = params.filled_text("documentId") else {
-        return Err(ProviderError::field("documentId", "The documentId field is required."));
+        return Err(ProviderError::field(
+            "documentId",
+            "The documentId field is required.",
+        ));
     };
     let Some(service_id) = params.filled_text("serviceId") else {
-        return Err(ProviderError::field("serviceId", "The serviceId field is required."));
+        return Err(ProviderError::field(
+            "serviceId",
+            "The serviceId field is required.",
+        ));
     };
-    let rule = SignatureRule { signer_field: "publisherAddress", allow_auth_token: true };
+    let rule = SignatureRule {
+        signer_field: "publisherAddress",
+        allow_auth_token: true,
+    };
     let authorized = authorize(platform, request, &params, rule, &did)?;
     let chains = Chains::load(platform.vars)?;
     let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
@@ -171,10 +229,25 @@ fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
         .nft_address
         .as_deref()
         .and_then(crate::address::parse_address)
-        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {}: Asset malformed or disabled.", network_name(chain.id))))?;
-    let rpc = Rpc::new(chain, platform.http, platform.kv, request_timeout(platform)?);
+        .ok_or_else(|| {
+            ProviderError::BadRequest(format!(
+                "Provider {}: Asset malformed or disabled.",
+                network_name(chain.id)
+            ))
+        })?;
+    let rpc = Rpc::new(
+        chain,
+        platform.http,
+        platform.kv,
+        request_timeout(platform)?,
+    );
     let owner = rpc
-        .eth_call(&nft, &ownerOfCall { tokenId: alloy_primitives::U256::from(1) })?
+        .eth_call(
+            &nft,
+            &ownerOfCall {
+                tokenId: alloy_primitives::U256::from(1),
+            },
+        )?
         .map_err(|_| ProviderError::BadRequest("The data NFT has no owner on chain.".into()))?;
     if owner != authorized.signer {
         return Err(ProviderError::Unauthorized(
@@ -183,7 +256,10 @@ fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
     }
     let service = &ddo.services[index];
     let files = service_files(&ddo, service, chain).ok_or_else(|| {
-        ProviderError::BadRequest(format!("Provider {}: Unable to get dataset files", network_name(chain.id)))
+        ProviderError::BadRequest(format!(
+            "Provider {}: Unable to get dataset files",
+            network_name(chain.id)
+        ))
     })?;
     authorized.consume_nonce(platform)?;
     Ok(ApiResponse::json(200, &Value::Array(files)))
@@ -202,11 +278,23 @@ mod tests {
     fn url_file_details_and_checksum_flag() {
         let fake = FakePlatform::new(&[("max_checksum_length", "100")]);
         fake.http.answer(|req| {
-            let head = vec![("content-length".to_owned(), "5".to_owned()), ("content-type".to_owned(), "text/csv".to_owned())];
-            if req.method == "HEAD" { Ok((200, head, vec![])) } else { Ok((200, head, b"a,b\n1".to_vec())) }
+            let head = vec![
+                ("content-length".to_owned(), "5".to_owned()),
+                ("content-type".to_owned(), "text/csv".to_owned()),
+            ];
+            if req.method == "HEAD" {
+                Ok((200, head, vec![]))
+            } else {
+                Ok((200, head, b"a,b\n1".to_vec()))
+            }
         });
         let p = fake.ports();
-        let r = handle(&post(json!({"type": "url", "url": "https://files.example/d/data.csv", "method": "GET", "checksum": "false"})), &p);
+        let r = handle(
+            &post(
+                json!({"type": "url", "url": "https://files.example/d/data.csv", "method": "GET", "checksum": "false"}),
+            ),
+            &p,
+        );
         assert_eq!(r.status, 200, "{:?}", r.body_json());
         let entry = &r.body_json().unwrap()[0];
         assert_eq!(entry["contentLength"], "5");
@@ -214,7 +302,12 @@ mod tests {
         assert_eq!(entry["filename"], "data.csv");
         assert!(entry.get("checksum").is_none());
         assert_eq!(fake.http.count(), 1);
-        let r = handle(&post(json!({"type": "url", "url": "https://files.example/d/data.csv", "checksum": true})), &p);
+        let r = handle(
+            &post(
+                json!({"type": "url", "url": "https://files.example/d/data.csv", "checksum": true}),
+            ),
+            &p,
+        );
         let entry = &r.body_json().unwrap()[0];
         assert_eq!(entry["checksum"], hex::encode(Sha256::digest(b"a,b\n1")));
         assert_eq!(entry["checksumType"], "sha256");
@@ -227,9 +320,17 @@ mod tests {
         let r = handle(&post(json!({})), &p);
         assert_eq!(r.status, 400);
         assert!(r.body_json().unwrap()["errors"]["type"].is_array());
-        let r = handle(&post(json!({"type": "url", "url": "http://127.0.0.1:8080/secret"})), &p);
+        let r = handle(
+            &post(json!({"type": "url", "url": "http://127.0.0.1:8080/secret"})),
+            &p,
+        );
         assert_eq!(r.status, 400);
-        assert!(r.body_json().unwrap()["error"].as_str().unwrap().starts_with("Unsafe URL"));
+        assert!(
+            r.body_json().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Unsafe URL")
+        );
         let r = handle(&post(json!({"type": "ftp"})), &p);
         assert_eq!(r.body_json().unwrap()["error"], "Unsupported type ftp");
         assert_eq!(fake.http.count(), 0);
@@ -238,8 +339,14 @@ mod tests {
     #[test]
     fn unreachable_files_are_valid_false() {
         let fake = FakePlatform::new(&[]);
-        let r = handle(&post(json!({"type": "url", "url": "https://down.example/x"})), &fake.ports());
+        let r = handle(
+            &post(json!({"type": "url", "url": "https://down.example/x"})),
+            &fake.ports(),
+        );
         assert_eq!(r.status, 200);
-        assert_eq!(r.body_json().unwrap(), json!([{"index": 0, "type": "url", "valid": false}]));
+        assert_eq!(
+            r.body_json().unwrap(),
+            json!([{"index": 0, "type": "url", "valid": false}])
+        );
     }
 }

@@ -1,0 +1,356 @@
+//! A loopback HTTP/1.1 server standing in for everything the provider fetches: file
+//! origins with every awkward behaviour, an Aquarius, IPFS and Arweave gateways and a
+//! GraphQL endpoint. Routes:
+//!
+//! - `GET|HEAD /files/<name>`: the content, `Content-Length`, `Range` support (206).
+//! - `GET /chunked/<name>`: chunked, no length, ignores `Range`, refuses `HEAD` (405).
+//! - `GET /nohead/<name>`: like `/files` but `HEAD` is 405.
+//! - `GET /redirect/<n>/<name>`: `n` redirects, then `/files/<name>`.
+//! - `GET /redirect-to?<url>`: one redirect to `<url>`.
+//! - `GET /slow/<name>`: waits 5 s before answering.
+//! - `GET /api/aquarius/assets/ddo/<did>`: a registered DDO, else 404.
+//! - `GET /ipfs/<cid>`, `GET /arweave/<tx>`: registered contents.
+//! - `POST /graphql`: `{"data": {"echo": <variables>}}`.
+//! - `POST /files/<name>`: the content (for POST url files).
+//!   Anything else: 404. Every request is counted per path.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+struct State {
+    files: HashMap<String, Vec<u8>>,
+    ddos: HashMap<String, Value>,
+    hits: Vec<(String, String)>,
+}
+
+/// A running server.
+#[derive(Debug, Clone)]
+pub struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FileServer {
+    /// Starts a server on a free loopback port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &state));
+            }
+        });
+        Self { url, state }
+    }
+
+    /// Registers content under a name (used by /files, /chunked, /ipfs, /arweave...).
+    pub fn add_file(&self, name: &str, content: Vec<u8>) {
+        self.state
+            .lock()
+            .unwrap()
+            .files
+            .insert(name.to_owned(), content);
+    }
+
+    /// Registers a DDO under its `id`.
+    pub fn add_ddo(&self, ddo: Value) {
+        let id = ddo["id"].as_str().unwrap().to_owned();
+        self.state.lock().unwrap().ddos.insert(id, ddo);
+    }
+
+    /// How many requests (of any method) reached `path` (without query).
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .iter()
+            .filter(|(_, p)| p == path)
+            .count()
+    }
+
+    /// Methods used on `path`, in order.
+    pub fn methods(&self, path: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .iter()
+            .filter(|(_, p)| p == path)
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(length) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.resize(length, 0);
+        reader.read_exact(&mut body).ok()?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line).ok()?;
+            let size = usize::from_str_radix(size_line.trim(), 16).ok()?;
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (target, String::new()),
+    };
+    Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+    head_only: bool,
+) -> bool {
+    let reason = match status {
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        416 => "Range Not Satisfiable",
+        _ => "Status",
+    };
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        head.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).is_ok() && (head_only || stream.write_all(body).is_ok())
+}
+
+fn range_of(header: Option<&String>, len: usize) -> Option<(usize, usize)> {
+    let spec = header?.strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    if start.is_empty() {
+        let suffix: usize = end.parse().ok()?;
+        return Some((len.saturating_sub(suffix), len.checked_sub(1)?));
+    }
+    let start: usize = start.parse().ok()?;
+    let end: usize = if end.is_empty() {
+        len.checked_sub(1)?
+    } else {
+        end.parse::<usize>().ok()?.min(len.checked_sub(1)?)
+    };
+    (start <= end).then_some((start, end))
+}
+
+fn serve_file(stream: &mut TcpStream, request: &Request, content: &[u8], head_only: bool) -> bool {
+    let ty = ("content-type", "text/csv; charset=utf-8".to_owned());
+    if let Some(header) = request.headers.get("range") {
+        return match range_of(Some(header), content.len()) {
+            Some((start, end)) => respond(
+                stream,
+                206,
+                &[
+                    ty,
+                    ("accept-ranges", "bytes".into()),
+                    (
+                        "content-range",
+                        format!("bytes {start}-{end}/{}", content.len()),
+                    ),
+                ],
+                &content[start..=end],
+                head_only,
+            ),
+            None => respond(
+                stream,
+                416,
+                &[("content-range", format!("bytes */{}", content.len()))],
+                b"",
+                head_only,
+            ),
+        };
+    }
+    respond(
+        stream,
+        200,
+        &[ty, ("accept-ranges", "bytes".into())],
+        content,
+        head_only,
+    )
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader) {
+        state
+            .lock()
+            .unwrap()
+            .hits
+            .push((request.method.clone(), request.path.clone()));
+        let head_only = request.method == "HEAD";
+        let segments: Vec<&str> = request
+            .path
+            .trim_start_matches('/')
+            .splitn(3, '/')
+            .collect();
+        let file = |name: &str| state.lock().unwrap().files.get(name).cloned();
+        let keep_going = match (request.method.as_str(), segments.as_slice()) {
+            ("GET" | "HEAD" | "POST", ["files", name]) => match file(name) {
+                Some(content) => serve_file(&mut writer, &request, &content, head_only),
+                None => respond(&mut writer, 404, &[], b"not found", head_only),
+            },
+            ("HEAD", ["nohead" | "chunked", _]) => respond(&mut writer, 405, &[], b"", true),
+            ("GET", ["nohead", name]) => match file(name) {
+                Some(content) => serve_file(&mut writer, &request, &content, false),
+                None => respond(&mut writer, 404, &[], b"", false),
+            },
+            ("GET", ["chunked", name]) => match file(name) {
+                Some(content) => {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let mut ok = writer.write_all(head.as_bytes()).is_ok();
+                    for chunk in content.chunks(1000) {
+                        ok = ok
+                            && writer
+                                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                                .is_ok();
+                        ok = ok
+                            && writer.write_all(chunk).is_ok()
+                            && writer.write_all(b"\r\n").is_ok();
+                    }
+                    ok && writer.write_all(b"0\r\n\r\n").is_ok()
+                }
+                None => respond(&mut writer, 404, &[], b"", false),
+            },
+            ("GET" | "HEAD", ["redirect", count, name]) => {
+                let n: usize = count.parse().unwrap_or(0);
+                let location = if n <= 1 {
+                    format!("/files/{name}")
+                } else {
+                    format!("/redirect/{}/{name}", n - 1)
+                };
+                respond(&mut writer, 302, &[("location", location)], b"", head_only)
+            }
+            ("GET" | "HEAD", ["redirect-to"]) => {
+                let target = crate::percent_decode(&request.query);
+                respond(&mut writer, 302, &[("location", target)], b"", head_only)
+            }
+            ("GET" | "HEAD", ["slow", name]) => {
+                std::thread::sleep(Duration::from_secs(5));
+                match file(name) {
+                    Some(content) => serve_file(&mut writer, &request, &content, head_only),
+                    None => respond(&mut writer, 404, &[], b"", head_only),
+                }
+            }
+            ("GET", ["api", "aquarius", rest]) => {
+                let did = rest.trim_start_matches("assets/ddo/");
+                let ddo = state.lock().unwrap().ddos.get(did).cloned();
+                match ddo {
+                    Some(ddo) => respond(
+                        &mut writer,
+                        200,
+                        &[("content-type", "application/json".into())],
+                        ddo.to_string().as_bytes(),
+                        false,
+                    ),
+                    None => respond(
+                        &mut writer,
+                        404,
+                        &[("content-type", "application/json".into())],
+                        br#"{"error":"not found"}"#,
+                        false,
+                    ),
+                }
+            }
+            ("GET" | "HEAD", ["ipfs" | "arweave", name]) => match file(name) {
+                Some(content) => serve_file(&mut writer, &request, &content, head_only),
+                None => respond(&mut writer, 404, &[], b"", head_only),
+            },
+            ("POST", ["graphql"]) => {
+                let query: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let answer = json!({"data": {"query": query["query"], "echo": query["variables"]}})
+                    .to_string();
+                respond(
+                    &mut writer,
+                    200,
+                    &[("content-type", "application/json".into())],
+                    answer.as_bytes(),
+                    false,
+                )
+            }
+            _ => respond(&mut writer, 404, &[], b"not found", head_only),
+        };
+        if !keep_going
+            || request
+                .headers
+                .get("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            return;
+        }
+    }
+}
