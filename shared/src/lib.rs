@@ -18,8 +18,10 @@ pub mod error;
 pub mod fakes;
 pub mod log;
 pub mod nonce;
+pub mod order;
 pub mod outbound;
 pub mod ports;
+pub mod provider_fee;
 pub mod request;
 pub mod response;
 pub mod signature;
@@ -31,7 +33,7 @@ pub mod spin_adapter;
 
 pub use error::ProviderError;
 pub use request::ApiRequest;
-pub use response::ApiResponse;
+pub use response::{ApiResponse, Reply};
 
 /// Result type of every fallible provider operation.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

@@ -2,6 +2,38 @@
 
 use serde_json::Value;
 
+use crate::outbound::BodyStream;
+
+/// What an endpoint that may stream answers with.
+pub enum Reply {
+    /// A complete response.
+    Full(ApiResponse),
+    /// Status and headers now, the body passed through as it arrives.
+    Stream {
+        /// Status code.
+        status: u16,
+        /// Header names (lowercase) and values.
+        headers: Vec<(String, String)>,
+        /// The body, read chunk by chunk and written straight out.
+        body: Box<dyn BodyStream>,
+    },
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(response) => f.debug_tuple("Full").field(response).finish(),
+            Self::Stream {
+                status, headers, ..
+            } => f
+                .debug_struct("Stream")
+                .field("status", status)
+                .field("headers", headers)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
 /// An HTTP response with a fully buffered body (small JSON and text answers; file
 /// streaming uses the platform's streaming path instead).
 #[derive(Debug, Clone, PartialEq, Eq)]

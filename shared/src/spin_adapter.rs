@@ -110,6 +110,56 @@ pub async fn serve(
     write_response(outparam, response).await;
 }
 
+/// Like [`serve`], for endpoints that may stream their answer: the status and headers
+/// go out first, then the body chunk by chunk as the upstream delivers it, so memory
+/// stays flat whatever the size.
+pub async fn serve_streaming(
+    request: IncomingRequest,
+    outparam: ResponseOutparam,
+    endpoint: fn(&ApiRequest, &Platform<'_>) -> crate::Reply,
+) {
+    let kv = SpinKeyValue::default();
+    let vars = SpinVariables;
+    let clock = SystemClock;
+    let http = SpinHttp;
+    let platform = Platform {
+        kv: &kv,
+        http: &http,
+        vars: &vars,
+        clock: &clock,
+    };
+    let reply = match read_request(request, &platform, crate::endpoints::json_body_limit).await {
+        Ok(api_request) => endpoint(&api_request, &platform),
+        Err(err) => crate::Reply::Full(crate::endpoints::with_cors(err.to_response())),
+    };
+    match reply {
+        crate::Reply::Full(response) => write_response(outparam, response).await,
+        crate::Reply::Stream {
+            status,
+            headers,
+            mut body,
+        } => {
+            let headers: Vec<(String, Vec<u8>)> = headers
+                .into_iter()
+                .map(|(name, value)| (name, value.into_bytes()))
+                .collect();
+            let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+            let outgoing = OutgoingResponse::new(fields);
+            let _ = outgoing.set_status_code(status);
+            let mut sink = outgoing.take_body();
+            outparam.set(outgoing);
+            // The status is already sent; an upstream failure mid-way can only cut the
+            // body short, which the client sees as a truncated (resumable) download.
+            while let Ok(Some(chunk)) = body.next_chunk() {
+                if sink.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        }
+    }
+}
+
 async fn read_request(
     request: IncomingRequest,
     platform: &Platform<'_>,

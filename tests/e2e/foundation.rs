@@ -71,6 +71,8 @@ fn root_document_lists_chains_addresses_and_endpoints() {
             "encrypt": ["POST", "/api/services/encrypt"],
             "decrypt": ["POST", "/api/services/decrypt"],
             "fileinfo": ["POST", "/api/services/fileinfo"],
+            "initialize": ["GET", "/api/services/initialize"],
+            "download": ["GET", "/api/services/download"],
             "assetUrls": ["GET", "/api/services/assetUrls"],
             "create_auth_token": ["GET", "/api/services/createAuthToken"],
             "delete_auth_token": ["DELETE", "/api/services/deleteAuthToken"],

@@ -19,6 +19,8 @@ pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
     ("encrypt", "POST", "/api/services/encrypt"),
     ("decrypt", "POST", "/api/services/decrypt"),
     ("fileinfo", "POST", "/api/services/fileinfo"),
+    ("initialize", "GET", "/api/services/initialize"),
+    ("download", "GET", "/api/services/download"),
     ("assetUrls", "GET", "/api/services/assetUrls"),
     ("create_auth_token", "GET", "/api/services/createAuthToken"),
     (

@@ -7,9 +7,11 @@
 
 pub mod auth;
 pub mod decrypt;
+pub mod download;
 pub mod encrypt;
 pub mod fileinfo;
 pub mod info;
+pub mod initialize;
 pub mod nonce;
 
 use crate::log::{Level, log};

@@ -1,0 +1,254 @@
+//! `GET /api/services/download` (spec §5.7): checks the consumer's signature (or auth
+//! token), the order on chain and the file, uses up the nonce, and streams the file
+//! from its origin — one upstream request, passed through as it arrives, with `Range`
+//! forwarded for resumable downloads.
+
+use super::decrypt::request_timeout;
+use super::fileinfo::asset_service;
+use super::initialize::{order_query, parse_file_index, reachable_file};
+use super::respond;
+use crate::asset::consumable::check_consumable;
+use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, send_checked};
+use crate::asset::files::{FileRequest, parse_userdata};
+use crate::chain::{Rpc, network_name, parse_tx_hash};
+use crate::config::{self, Chains};
+use crate::error::FieldMessage;
+use crate::order::validate_order;
+use crate::ports::Platform;
+use crate::signed_request::{SignatureRule, authorize};
+use crate::url_safety::check_url;
+use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
+
+const RULE: SignatureRule<'static> = SignatureRule {
+    signer_field: "consumerAddress",
+    allow_auth_token: true,
+};
+
+/// Upstream headers passed through to the consumer.
+const PASSED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "last-modified",
+    "etag",
+];
+
+/// Serves the route.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
+    let mut stream = None;
+    let response = respond(request, platform, "download", &["GET"], || match download(
+        request, platform,
+    )? {
+        Reply::Full(response) => Ok(response),
+        streaming @ Reply::Stream { .. } => {
+            stream = Some(streaming);
+            Ok(ApiResponse::empty(200))
+        }
+    });
+    match stream {
+        Some(Reply::Stream {
+            status,
+            mut headers,
+            body,
+        }) => {
+            headers.push(("access-control-allow-origin".into(), "*".into()));
+            Reply::Stream {
+                status,
+                headers,
+                body,
+            }
+        }
+        _ => Reply::Full(response),
+    }
+}
+
+fn random_name() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
+    let params = request.params();
+    let mut missing = Vec::new();
+    for field in [
+        "documentId",
+        "serviceId",
+        "consumerAddress",
+        "transferTxId",
+        "fileIndex",
+        "nonce",
+    ] {
+        if !params.is_filled(field) {
+            missing.push((
+                field.to_owned(),
+                FieldMessage::List(vec![format!("The {field} field is required.")]),
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ProviderError::Validation(missing));
+    }
+    let did = params.text("documentId").unwrap_or_default();
+    let authorized = authorize(platform, request, &params, RULE, &did)?;
+    let file_index = parse_file_index(&params.text("fileIndex").unwrap_or_default())?;
+    let tx = parse_tx_hash(
+        &params.text("transferTxId").unwrap_or_default(),
+        "transferTxId",
+    )?;
+    let service_id = params.text("serviceId").unwrap_or_default();
+    let userdata = parse_userdata(params.get("userdata"));
+
+    let chains = Chains::load(platform.vars)?;
+    let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+    let net = network_name(chain.id);
+    let timeout = request_timeout(platform)?;
+    let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+    check_consumable(&rpc, &ddo, &authorized.signer)?;
+    let service = &ddo.services[index];
+    if service.service_type != "access" {
+        return Err(ProviderError::BadRequest(format!(
+            "Provider {net}: Service with index={service_id} is not an access service."
+        )));
+    }
+    let query = order_query(&ddo, index, service, chain, authorized.signer, tx)?;
+    if let Err(refusal) = validate_order(&rpc, &query)? {
+        return Err(ProviderError::BadRequest(format!(
+            "Provider {net}: Order with tx_id {tx:#x} could not be validated due to error: {}",
+            refusal.0
+        )));
+    }
+    let file = reachable_file(
+        platform,
+        &ddo,
+        service,
+        chain,
+        file_index,
+        userdata.as_ref(),
+    )?;
+    let allow_non_public = config::boolean(platform.vars, "allow_non_public_ip", false)?;
+    if let FileRequest::Http { url, .. } = &file {
+        check_url(url, allow_non_public).map_err(|reason| {
+            ProviderError::BadRequest(format!("Provider {net}: Unsafe URL: {reason}."))
+        })?;
+    }
+    // Everything checked: use up the nonce (atomically) right before streaming.
+    authorized.consume_nonce(platform)?;
+
+    match file {
+        FileRequest::Contract { .. } => {
+            let content = contract_content(platform, &file, timeout)?.ok_or_else(|| {
+                ProviderError::Upstream(format!("Provider {net}: the smart contract call failed."))
+            })?;
+            Ok(Reply::Full(ApiResponse::bytes(
+                200,
+                "application/json",
+                content,
+            )))
+        }
+        FileRequest::Http {
+            method,
+            url,
+            mut headers,
+            body,
+            name_from_url,
+        } => {
+            let ddo_sets_range = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("range"));
+            if let (Some(range), false) = (request.header("range"), ddo_sets_range) {
+                headers.push(("range".into(), range.to_owned()));
+            }
+            let policy = FetchPolicy {
+                allow_non_public,
+                timeout,
+            };
+            let (response, _final_url) =
+                send_checked(platform.http, policy, &method, &url, &headers, &body).map_err(
+                    |err| match err {
+                        FetchError::Unsafe(reason) => ProviderError::BadRequest(format!(
+                            "Provider {net}: Unsafe URL: {reason}."
+                        )),
+                        FetchError::Redirects => ProviderError::Upstream(format!(
+                            "Provider {net}: the file origin redirects too often."
+                        )),
+                        FetchError::Http(err) => ProviderError::Upstream(format!(
+                            "Provider {net}: the file origin is unavailable ({err})."
+                        )),
+                    },
+                )?;
+            let mut out: Vec<(String, String)> = response
+                .headers
+                .iter()
+                .filter(|(k, _)| PASSED_HEADERS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            let name = if name_from_url {
+                let path = url.split(['?', '#']).next().unwrap_or("");
+                let last = path.rsplit('/').next().unwrap_or("");
+                if last.is_empty() || last.contains("://") {
+                    random_name()
+                } else {
+                    last.to_owned()
+                }
+            } else {
+                random_name()
+            };
+            let name: String = name
+                .chars()
+                .filter(|c| !c.is_control() && *c != '"' && *c != ';')
+                .collect();
+            out.push((
+                "content-disposition".into(),
+                format!("attachment;filename={name}"),
+            ));
+            out.push((
+                "access-control-expose-headers".into(),
+                "Content-Disposition".into(),
+            ));
+            Ok(Reply::Stream {
+                status: response.status,
+                headers: out,
+                body: response.body,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakePlatform;
+
+    #[test]
+    fn missing_fields_are_listed_and_change_nothing() {
+        let fake = FakePlatform::new(&[]);
+        let reply = handle(
+            &ApiRequest::new("GET", "/api/services/download"),
+            &fake.ports(),
+        );
+        let Reply::Full(response) = reply else {
+            panic!("expected a full response")
+        };
+        assert_eq!(response.status, 400);
+        let errors = response.body_json().unwrap()["errors"].clone();
+        for field in [
+            "documentId",
+            "serviceId",
+            "consumerAddress",
+            "transferTxId",
+            "fileIndex",
+            "nonce",
+        ] {
+            assert!(errors.get(field).is_some(), "{field}");
+        }
+        assert!(fake.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn negative_and_non_integer_file_indexes_are_400() {
+        for bad in ["-1", "1.5", "abc", ""] {
+            assert_eq!(parse_file_index(bad).unwrap_err().status(), 400, "{bad}");
+        }
+        assert_eq!(parse_file_index("3").unwrap(), 3);
+    }
+}

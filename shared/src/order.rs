@@ -1,0 +1,200 @@
+//! Order validation (spec §4.3), done right.
+//!
+//! Every event is taken only from the service's datatoken (the reference decoded
+//! look-alike events from any contract in the receipt: G10); the fee must name this
+//! datatoken and service, be addressed to this provider and carry this provider's
+//! signature; the order must be for this service index, for at least one datatoken, by
+//! or for the caller, and within the service timeout measured in chain time. An unknown
+//! or unmined transaction is refused at once (the reference waited 120 s).
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::SolEvent;
+use serde_json::{Value, json};
+
+use crate::chain::abi::{
+    OrderReused, OrderStarted, ProviderFee as ProviderFeeEvent, isDeployedCall,
+};
+use crate::chain::{Rpc, RpcCall};
+use crate::provider_fee::ProviderFee;
+use crate::{ProviderError, Result};
+
+/// What the order must match.
+#[derive(Debug, Clone)]
+pub struct OrderQuery<'a> {
+    /// The data NFT.
+    pub nft: Address,
+    /// The service's datatoken (the only emitter whose events count).
+    pub datatoken: Address,
+    /// The service id (in the fee's `providerData`).
+    pub service_id: &'a str,
+    /// The service's index in the DDO (`OrderStarted.serviceIndex`).
+    pub service_index: usize,
+    /// Seconds an order stays valid (0 = forever).
+    pub service_timeout: u64,
+    /// The caller, who must be the order's consumer or payer.
+    pub consumer: Address,
+    /// The transaction the caller names.
+    pub tx: B256,
+    /// This provider's address on the chain.
+    pub provider: Address,
+    /// For compute: the environment the fee must name.
+    pub environment: Option<&'a str>,
+}
+
+/// A validated order.
+#[derive(Debug, Clone)]
+pub struct ValidOrder {
+    /// The transaction that started the order (the original one for a reused order).
+    pub order_tx: B256,
+    /// The fee amount paid.
+    pub fee_amount: U256,
+    /// The fee's expiry (0 = none).
+    pub fee_valid_until: U256,
+    /// The fee's `providerData`, parsed.
+    pub provider_data: Value,
+}
+
+/// Why an order is refused (the reference's wording, wrapped by the endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderError(pub String);
+
+fn block_timestamp(answer: std::result::Result<Value, crate::chain::RpcError>) -> Option<u64> {
+    let value = answer.ok()?;
+    let text = value.get("timestamp")?.as_str()?;
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+}
+
+/// Validates `query.tx` as a paid order for the service. `Ok(Err(..))` is a refusal
+/// with a message; `Err(..)` is an upstream failure.
+pub fn validate_order(
+    rpc: &Rpc<'_>,
+    query: &OrderQuery<'_>,
+) -> Result<std::result::Result<ValidOrder, OrderError>> {
+    let refuse = |message: &str| Ok(Err(OrderError(message.to_owned())));
+    let cached = rpc.cached_receipt(&query.tx);
+    let mut calls = vec![
+        RpcCall {
+            method: "eth_call",
+            params: Rpc::eth_call_params(
+                &query.nft,
+                &isDeployedCall {
+                    datatoken: query.datatoken,
+                },
+            ),
+        },
+        RpcCall {
+            method: "eth_getBlockByNumber",
+            params: json!(["latest", false]),
+        },
+    ];
+    if cached.is_none() {
+        calls.push(RpcCall {
+            method: "eth_getTransactionReceipt",
+            params: json!([query.tx]),
+        });
+    }
+    let mut answers = rpc.batch(&calls)?.into_iter();
+    let deployed = rpc.decode_call::<isDeployedCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
+    let now = block_timestamp(answers.next().unwrap_or(Ok(Value::Null))).ok_or_else(|| {
+        ProviderError::Upstream("The chain did not report its latest block.".into())
+    })?;
+    if deployed != Ok(true) {
+        return refuse("the datatoken was not deployed by this data NFT.");
+    }
+    let receipt = match cached {
+        Some(receipt) => receipt,
+        None => match rpc
+            .receipt_from_answer(&query.tx, answers.next().unwrap_or(Ok(Value::Null)))?
+        {
+            Some(receipt) => receipt,
+            None => return refuse(&format!("Transaction {:#x} is not in the chain.", query.tx)),
+        },
+    };
+    if !receipt.succeeded() {
+        return refuse("order transaction failed.");
+    }
+
+    // The provider fee: the last ProviderFee of this datatoken naming this service.
+    let fee_topic = ProviderFeeEvent::SIGNATURE_HASH;
+    let fee = receipt
+        .logs_from(&query.datatoken, &fee_topic)
+        .filter_map(|log| {
+            ProviderFeeEvent::decode_raw_log(log.topics.iter().copied(), &log.data).ok()
+        })
+        .filter_map(|event| {
+            let data: Value = serde_json::from_slice(&event.providerData).ok()?;
+            let dt_matches = data["dt"].as_str().and_then(crate::address::parse_address)
+                == Some(query.datatoken);
+            let id_matches = data["id"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(query.service_id));
+            (dt_matches && id_matches).then_some((event, data))
+        })
+        .last();
+    let Some((fee, provider_data)) = fee else {
+        return refuse(&format!(
+            "Cannot find the event for the provider fee in tx id {:#x}.",
+            query.tx
+        ));
+    };
+    if let Some(environment) = query.environment
+        && provider_data["environment"].as_str() != Some(environment)
+    {
+        return refuse("Mismatch between ordered c2d environment and selected one.");
+    }
+    if fee.providerFeeAddress != query.provider {
+        return refuse(&format!(
+            "The providerFeeAddress {} does not match the provider address {}.",
+            fee.providerFeeAddress.to_checksum(None),
+            query.provider.to_checksum(None)
+        ));
+    }
+    if !ProviderFee::verify_event(&fee, &query.provider) {
+        return refuse("Provider was not able to check the signed message in ProviderFees event");
+    }
+
+    // A reused order points at the original one, whose OrderStarted counts.
+    let mut order_receipt = receipt.clone();
+    let mut reused_at: Option<u64> = None;
+    let reused_topic = OrderReused::SIGNATURE_HASH;
+    if let Some(reused) = receipt
+        .logs_from(&query.datatoken, &reused_topic)
+        .find_map(|log| OrderReused::decode_raw_log(log.topics.iter().copied(), &log.data).ok())
+    {
+        reused_at = u64::try_from(reused.timestamp).ok();
+        match rpc.receipt(&reused.orderTxId)? {
+            Some(original) if original.succeeded() => order_receipt = original,
+            _ => return refuse("the reused order transaction was not found or failed."),
+        }
+    }
+    let started_topic = OrderStarted::SIGNATURE_HASH;
+    let started = order_receipt
+        .logs_from(&query.datatoken, &started_topic)
+        .filter_map(|log| OrderStarted::decode_raw_log(log.topics.iter().copied(), &log.data).ok())
+        .filter(|event| event.serviceIndex == U256::from(query.service_index))
+        .last();
+    let Some(started) = started else {
+        return refuse(&format!(
+            "Cannot find the event for the order transaction with tx id {:#x}.",
+            query.tx
+        ));
+    };
+    let one_token = U256::from(10).pow(U256::from(18));
+    if started.amount < one_token {
+        return refuse("The amount in the event is less than the amount requested.");
+    }
+    let ordered_at =
+        reused_at.unwrap_or_else(|| u64::try_from(started.timestamp).unwrap_or(u64::MAX));
+    if query.service_timeout != 0 && now.saturating_sub(ordered_at) > query.service_timeout {
+        return refuse("The order has expired.");
+    }
+    if query.consumer != started.consumer && query.consumer != started.payer {
+        return refuse("sender of order transaction is not the consumer/payer.");
+    }
+    Ok(Ok(ValidOrder {
+        order_tx: order_receipt.transaction_hash,
+        fee_amount: fee.providerFeeAmount,
+        fee_valid_until: fee.validUntil,
+        provider_data,
+    }))
+}
