@@ -2,6 +2,7 @@
 //! HTTP, against a real local chain and loopback servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod consume;
 mod decrypt;
 mod fileinfo;
 mod foundation;

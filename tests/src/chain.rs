@@ -316,6 +316,54 @@ impl LocalChain {
             .to_owned()
     }
 
+    /// Mints `amount` datatokens (1e18 = one) to `to`, as the publisher (the minter).
+    pub fn mint_datatokens(&self, datatoken: Address, to: Address, tokens: u64) {
+        let amount = U256::from(tokens) * U256::from(10).pow(U256::from(18));
+        self.transact(
+            self.accounts.publisher,
+            datatoken,
+            mintCall { to, amount }.abi_encode(),
+        );
+    }
+
+    /// `startOrder` from `payer` for `consumer` with a provider fee exactly as the
+    /// provider's `initialize` returned it. Returns the receipt (status may be 0x0).
+    pub fn start_order(
+        &self,
+        payer: Address,
+        consumer: Address,
+        datatoken: Address,
+        service_index: u64,
+        fee: &Value,
+    ) -> Value {
+        let call = startOrderCall {
+            consumer,
+            serviceIndex: U256::from(service_index),
+            providerFee: provider_fee_arg(fee),
+            consumeMarketFee: ConsumeMarketFeeArg {
+                consumeMarketFeeAddress: Address::ZERO,
+                consumeMarketFeeToken: Address::ZERO,
+                consumeMarketFeeAmount: U256::ZERO,
+            },
+        };
+        self.send(payer, Some(datatoken), call.abi_encode())
+    }
+
+    /// `reuseOrder` of `order_tx` with a fresh provider fee.
+    pub fn reuse_order(
+        &self,
+        payer: Address,
+        datatoken: Address,
+        order_tx: B256,
+        fee: &Value,
+    ) -> Value {
+        let call = reuseOrderCall {
+            orderTxId: order_tx,
+            providerFee: provider_fee_arg(fee),
+        };
+        self.send(payer, Some(datatoken), call.abi_encode())
+    }
+
     /// Moves the chain's clock forward and mines a block.
     pub fn increase_time(&self, seconds: u64) {
         self.rpc("evm_increaseTime", json!([seconds]));
@@ -431,6 +479,27 @@ impl LocalChain {
             fields.abi_encode()[4..].to_vec(),
         );
         serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+    }
+}
+
+fn provider_fee_arg(fee: &Value) -> ProviderFeeArg {
+    let text = |name: &str| {
+        fee[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("providerFee.{name}"))
+            .to_owned()
+    };
+    ProviderFeeArg {
+        providerFeeAddress: text("providerFeeAddress").parse().unwrap(),
+        providerFeeToken: text("providerFeeToken").parse().unwrap(),
+        providerFeeAmount: text("providerFeeAmount").parse().unwrap(),
+        v: u8::try_from(fee["v"].as_u64().unwrap()).unwrap(),
+        r: text("r").parse().unwrap(),
+        s: text("s").parse().unwrap(),
+        validUntil: U256::from(fee["validUntil"].as_u64().unwrap()),
+        providerData: Bytes::from(
+            hex::decode(text("providerData").trim_start_matches("0x")).unwrap(),
+        ),
     }
 }
 

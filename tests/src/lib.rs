@@ -28,7 +28,9 @@ use ocean_provider::signature::{address_of, sign_message};
 /// The barge provider key the local defaults use (a well-known development key).
 pub const DEV_PROVIDER_KEY: &str =
     "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
-/// Its address.
+/// Mnemonic account 2, the consumer of the spec's vectors.
+pub const CONSUMER_KEY: &str = "0x5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
+/// The development key's address.
 pub const DEV_PROVIDER_ADDRESS: &str = "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909";
 
 /// The workspace root.
@@ -412,6 +414,14 @@ impl Account {
     pub fn named(label: &str) -> Self {
         let seed = alloy_keccak(label.as_bytes());
         let key = SigningKey::from_slice(&seed).unwrap();
+        let address = checksum(&address_of(&key));
+        Self { key, address }
+    }
+
+    /// The account of a hex private key.
+    pub fn from_key(hex_key: &str) -> Self {
+        let key = SigningKey::from_slice(&hex::decode(hex_key.trim_start_matches("0x")).unwrap())
+            .unwrap();
         let address = checksum(&address_of(&key));
         Self { key, address }
     }

@@ -1,0 +1,600 @@
+//! The consume flow on the local chain: `initialize` → `startOrder` with exactly the
+//! returned fee → `download`, and everything that must be refused on the way.
+
+use std::sync::OnceLock;
+
+use alloy_primitives::{Address, B256};
+use provider_e2e::assets::{Dataset, publish_dataset};
+use provider_e2e::chain::LocalChain;
+use provider_e2e::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const SMALL: &[u8] = b"id,value\n1,alpha\n2,beta\n3,gamma\n";
+const BIG_LEN: usize = 64 * 1024 * 1024;
+
+fn big_file() -> Vec<u8> {
+    (0..BIG_LEN)
+        .map(|i| (i % 251) as u8 ^ (i >> 16) as u8)
+        .collect()
+}
+
+struct Fixture {
+    dataset: Dataset,
+    order_tx: B256,
+}
+
+fn consumer() -> Account {
+    Account::from_key(CONSUMER_KEY)
+}
+
+fn files() -> &'static file_server::FileServer {
+    let server = shared_file_server();
+    static SEEDED: OnceLock<()> = OnceLock::new();
+    SEEDED.get_or_init(|| {
+        server.add_file("small.csv", SMALL.to_vec());
+        server.add_file("big.bin", big_file());
+    });
+    server
+}
+
+fn file_list(server: &file_server::FileServer) -> Vec<Value> {
+    vec![
+        json!({"type": "url", "url": format!("{}/files/small.csv", server.url), "method": "GET"}),
+        json!({"type": "url", "url": format!("{}/files/big.bin", server.url), "method": "GET"}),
+    ]
+}
+
+fn initialize(provider: &Provider, dataset: &Dataset, consumer: &str, extra: &str) -> Reply {
+    get(&provider.url(&format!(
+        "/api/services/initialize?documentId={}&serviceId=svc&consumerAddress={consumer}{extra}",
+        dataset.did
+    )))
+}
+
+/// Publishes, quotes and orders: the consumer holds a valid order for the dataset.
+fn order(chain: &LocalChain, dataset: &Dataset) -> B256 {
+    order_checking(chain, dataset, "&fileIndex=0")
+}
+
+fn order_checking(chain: &LocalChain, dataset: &Dataset, extra: &str) -> B256 {
+    let quote = initialize(shared_provider(), dataset, &consumer().address, extra);
+    assert_eq!(quote.status, 200, "{}", quote.text());
+    let quote = quote.json();
+    assert_eq!(
+        quote["datatoken"],
+        json!(dataset.datatoken.to_checksum(None))
+    );
+    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 5);
+    let receipt = chain.start_order(
+        chain.accounts.consumer,
+        chain.accounts.consumer,
+        dataset.datatoken,
+        0,
+        &quote["providerFee"],
+    );
+    assert_eq!(
+        receipt["status"], "0x1",
+        "startOrder refused the provider's own fee"
+    );
+    serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let chain = LocalChain::shared();
+        let dataset = publish_dataset(
+            chain,
+            files(),
+            "consume-main",
+            "access",
+            &file_list(files()),
+            0,
+        );
+        let order_tx = order(chain, &dataset);
+        Fixture { dataset, order_tx }
+    })
+}
+
+fn download_url(
+    dataset: &Dataset,
+    tx: &B256,
+    account: &Account,
+    address: &str,
+    file_index: &str,
+    nonce: &str,
+) -> String {
+    shared_provider().url(&format!(
+        "/api/services/download?documentId={}&serviceId=svc&transferTxId={tx:#x}&fileIndex={file_index}&consumerAddress={address}&nonce={nonce}&signature={}",
+        dataset.did,
+        account.sign(&format!("{}{nonce}", dataset.did))
+    ))
+}
+
+fn next_nonce(address: &str) -> String {
+    let reply = get(&shared_provider().url(&format!("/api/services/nonce?userAddress={address}")));
+    let current = reply.json()["nonce"].as_f64().unwrap_or(0.0) as u64;
+    (current + 1).to_string()
+}
+
+fn download(file_index: &str, headers: &[(&str, &str)]) -> Reply {
+    let f = fixture();
+    let account = consumer();
+    let url = download_url(
+        &f.dataset,
+        &f.order_tx,
+        &account,
+        &account.address,
+        file_index,
+        &next_nonce(&account.address),
+    );
+    request("GET", &url, headers, None)
+}
+
+fn error_of(reply: &Reply) -> String {
+    reply.json()["error"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| reply.text())
+}
+
+#[test]
+fn initialize_quotes_a_fee_that_start_order_accepts_and_download_returns_the_file() {
+    let f = fixture();
+    let reply = download("0", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body, SMALL);
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment;filename=small.csv")
+    );
+    assert_eq!(
+        reply.header("access-control-expose-headers"),
+        Some("Content-Disposition")
+    );
+    // With the order's transaction, initialize answers validOrder.
+    let valid = initialize(
+        shared_provider(),
+        &f.dataset,
+        &consumer().address,
+        &format!("&transferTxId={:#x}", f.order_tx),
+    );
+    assert_eq!(
+        valid.json(),
+        json!({"validOrder": format!("{:#x}", f.order_tx)})
+    );
+}
+
+#[test]
+fn a_64_mib_file_streams_intact() {
+    let reply = download("1", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body.len(), BIG_LEN);
+    assert_eq!(Sha256::digest(&reply.body), Sha256::digest(big_file()));
+}
+
+#[test]
+fn ranges_give_206_for_first_middle_last_bytes_and_resume() {
+    let big = big_file();
+    for (range, start, end) in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=1000000-1000099", 1_000_000, 1_000_099),
+        (
+            &*format!("bytes={}-", BIG_LEN - 10),
+            BIG_LEN - 10,
+            BIG_LEN - 1,
+        ),
+    ] {
+        let reply = download("1", &[("Range", range)]);
+        assert_eq!(reply.status, 206, "{range}");
+        assert_eq!(reply.body, big[start..=end], "{range}");
+        assert_eq!(
+            reply.header("content-range"),
+            Some(&*format!("bytes {start}-{end}/{BIG_LEN}"))
+        );
+    }
+    // A cut download resumes where it stopped.
+    let cut = 40 * 1024 * 1024;
+    let rest = download("1", &[("Range", &format!("bytes={cut}-"))]);
+    assert_eq!(rest.status, 206);
+    let mut joined = big[..cut].to_vec();
+    joined.extend_from_slice(&rest.body);
+    assert_eq!(Sha256::digest(&joined), Sha256::digest(&big));
+}
+
+#[test]
+fn file_index_out_of_range_or_negative_is_400() {
+    for index in ["2", "-1", "x"] {
+        let reply = download(index, &[]);
+        assert_eq!(reply.status, 400, "{index}: {}", reply.text());
+    }
+    assert!(error_of(&download("2", &[])).contains("No such fileIndex 2"));
+}
+
+#[test]
+fn another_consumer_cannot_use_the_order() {
+    let f = fixture();
+    let stranger = Account::named("consume-stranger");
+    let url = download_url(
+        &f.dataset,
+        &f.order_tx,
+        &stranger,
+        &stranger.address,
+        "0",
+        "1",
+    );
+    let reply = get(&url);
+    assert_eq!(reply.status, 400);
+    assert!(
+        error_of(&reply).contains("sender of order transaction is not the consumer/payer."),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn replayed_download_urls_are_refused_in_any_letter_case() {
+    let f = fixture();
+    let account = consumer();
+    let nonce = next_nonce(&account.address);
+    let url = download_url(
+        &f.dataset,
+        &f.order_tx,
+        &account,
+        &account.address,
+        "0",
+        &nonce,
+    );
+    assert_eq!(get(&url).status, 200);
+    assert_eq!(get(&url).status, 400);
+    let lower = download_url(
+        &f.dataset,
+        &f.order_tx,
+        &account,
+        &account.address.to_lowercase(),
+        "0",
+        &nonce,
+    );
+    assert_eq!(get(&lower).status, 400);
+}
+
+#[test]
+fn fifty_concurrent_downloads_with_one_signed_nonce_exactly_one_200() {
+    let f = fixture();
+    let account = consumer();
+    let url = download_url(
+        &f.dataset,
+        &f.order_tx,
+        &account,
+        &account.address,
+        "0",
+        &format!("{}.5", next_nonce(&account.address)),
+    );
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), std::sync::Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                get(&url).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        49,
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn an_auth_token_replaces_the_signature() {
+    let f = fixture();
+    let account = consumer();
+    let nonce = next_nonce(&account.address);
+    let token = get(&shared_provider().url(&format!(
+        "/api/services/createAuthToken?address={}&expiration=4000000000&nonce={nonce}&signature={}",
+        account.address,
+        account.sign(&format!("{}{nonce}", account.address))
+    )));
+    assert_eq!(token.status, 200, "{}", token.text());
+    let token = token.json()["token"].as_str().unwrap().to_owned();
+    let nonce = next_nonce(&account.address);
+    let url = shared_provider().url(&format!(
+        "/api/services/download?documentId={}&serviceId=svc&transferTxId={:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}",
+        f.dataset.did, f.order_tx, account.address
+    ));
+    let reply = request("GET", &url, &[("AuthToken", &token)], None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body, SMALL);
+}
+
+#[test]
+fn orders_for_another_service_index_or_datatoken_do_not_count() {
+    let chain = LocalChain::shared();
+    let f = fixture();
+    // An order of another dataset's datatoken, presented for this dataset.
+    let other = publish_dataset(
+        chain,
+        files(),
+        "consume-other",
+        "access",
+        &file_list(files()),
+        0,
+    );
+    let other_tx = order(chain, &other);
+    let account = consumer();
+    let url = download_url(
+        &f.dataset,
+        &other_tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    );
+    let reply = get(&url);
+    assert_eq!(reply.status, 400);
+    assert!(
+        error_of(&reply).contains("Cannot find the event for the provider fee"),
+        "{}",
+        reply.text()
+    );
+    // An order of this datatoken for service index 1 (which is not this service).
+    let quote = initialize(shared_provider(), &f.dataset, &account.address, "").json();
+    chain.mint_datatokens(f.dataset.datatoken, chain.accounts.consumer, 1);
+    let receipt = chain.start_order(
+        chain.accounts.consumer,
+        chain.accounts.consumer,
+        f.dataset.datatoken,
+        1,
+        &quote["providerFee"],
+    );
+    let tx: B256 = serde_json::from_value(receipt["transactionHash"].clone()).unwrap();
+    let url = download_url(
+        &f.dataset,
+        &tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    );
+    let reply = get(&url);
+    assert_eq!(reply.status, 400);
+    assert!(
+        error_of(&reply).contains("Cannot find the event for the order transaction"),
+        "{}",
+        reply.text()
+    );
+    // A transaction that does not exist is refused at once.
+    let unknown = B256::repeat_byte(0x42);
+    let reply = get(&download_url(
+        &f.dataset,
+        &unknown,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(reply.status, 400);
+    assert!(
+        error_of(&reply).contains("is not in the chain"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn a_fee_signed_by_another_key_is_refused_on_chain() {
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let mut quote = initialize(shared_provider(), &f.dataset, &consumer().address, "").json();
+    // Re-sign the same fee with a stranger's key: the contract itself refuses it.
+    let stranger = Account::named("fee-forger");
+    let fee = &quote["providerFee"];
+    let data = hex::decode(
+        fee["providerData"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+    )
+    .unwrap();
+    let token: Address = fee["providerFeeToken"].as_str().unwrap().parse().unwrap();
+    let key =
+        ocean_provider::config::ProviderKey::parse(&hex::encode(stranger.key.to_bytes())).unwrap();
+    let forged = ocean_provider::provider_fee::ProviderFee::sign(
+        &key,
+        token,
+        Default::default(),
+        data,
+        Default::default(),
+    )
+    .unwrap();
+    let mut forged_json = forged.to_json();
+    forged_json["providerFeeAddress"] = fee["providerFeeAddress"].clone();
+    quote["providerFee"] = forged_json;
+    chain.mint_datatokens(f.dataset.datatoken, chain.accounts.consumer, 1);
+    let receipt = chain.start_order(
+        chain.accounts.consumer,
+        chain.accounts.consumer,
+        f.dataset.datatoken,
+        0,
+        &quote["providerFee"],
+    );
+    assert_eq!(
+        receipt["status"], "0x0",
+        "startOrder must revert with a forged fee"
+    );
+}
+
+#[test]
+fn service_timeout_is_measured_in_chain_time() {
+    let chain = LocalChain::shared();
+    let dataset = publish_dataset(
+        chain,
+        files(),
+        "consume-timeout",
+        "access",
+        &file_list(files()),
+        3600,
+    );
+    let tx = order(chain, &dataset);
+    let account = consumer();
+    let fresh = get(&download_url(
+        &dataset,
+        &tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    chain.increase_time(3601);
+    let expired = get(&download_url(
+        &dataset,
+        &tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(expired.status, 400);
+    assert!(
+        error_of(&expired).contains("The order has expired."),
+        "{}",
+        expired.text()
+    );
+    // Reusing the order later restarts the clock.
+    let quote = initialize(shared_provider(), &dataset, &account.address, "").json();
+    let reuse = chain.reuse_order(
+        chain.accounts.consumer,
+        dataset.datatoken,
+        tx,
+        &quote["providerFee"],
+    );
+    assert_eq!(reuse["status"], "0x1");
+    let reuse_tx: B256 = serde_json::from_value(reuse["transactionHash"].clone()).unwrap();
+    let reused = get(&download_url(
+        &dataset,
+        &reuse_tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(reused.status, 200, "{}", reused.text());
+    let valid = initialize(
+        shared_provider(),
+        &dataset,
+        &account.address,
+        &format!("&transferTxId={reuse_tx:#x}"),
+    );
+    assert_eq!(valid.json(), json!({"validOrder": format!("{tx:#x}")}));
+}
+
+#[test]
+fn unconsumable_assets_and_credentials() {
+    let chain = LocalChain::shared();
+    let server = files();
+    let account = consumer();
+    let dataset = publish_dataset(
+        chain,
+        server,
+        "consume-state",
+        "access",
+        &file_list(server),
+        0,
+    );
+    chain.set_metadata_state(dataset.nft, 4);
+    let reply = initialize(shared_provider(), &dataset, &account.address, "");
+    assert_eq!(
+        (reply.status, error_of(&reply)),
+        (400, "Provider Ganache: Asset is not consumable.".to_owned())
+    );
+
+    let mut denied = publish_dataset(
+        chain,
+        server,
+        "consume-deny",
+        "access",
+        &file_list(server),
+        0,
+    );
+    denied.ddo["credentials"] = json!({"allow": [], "deny": [{"type": "address", "values": [account.address.to_lowercase()]}]});
+    server.add_ddo(denied.ddo.clone());
+    let reply = initialize(shared_provider(), &denied, &account.address, "");
+    assert_eq!(reply.status, 400);
+    assert!(
+        error_of(&reply).ends_with("ConsumableCodes.CREDENTIAL_IN_DENY_LIST."),
+        "{}",
+        reply.text()
+    );
+
+    let mut allowed = publish_dataset(
+        chain,
+        server,
+        "consume-allow",
+        "access",
+        &file_list(server),
+        0,
+    );
+    allowed.ddo["credentials"] = json!({"allow": [{"type": "address", "values": [account.address.to_uppercase().replace("0X", "0x")]}]});
+    server.add_ddo(allowed.ddo.clone());
+    assert_eq!(
+        initialize(shared_provider(), &allowed, &account.address, "").status,
+        200
+    );
+    let other = Account::named("consume-not-allowed");
+    let reply = initialize(shared_provider(), &allowed, &other.address, "");
+    assert!(
+        error_of(&reply).ends_with("ConsumableCodes.CREDENTIAL_NOT_IN_ALLOW_LIST."),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn origin_down_is_503_without_its_url() {
+    let chain = LocalChain::shared();
+    let dead = format!("http://127.0.0.1:{}/gone.csv", free_port());
+    let dataset = publish_dataset(
+        chain,
+        files(),
+        "consume-dead",
+        "access",
+        &[json!({"type": "url", "url": dead})],
+        0,
+    );
+    // initialize refuses an unreachable file when asked to check it.
+    let quote = initialize(
+        shared_provider(),
+        &dataset,
+        &consumer().address,
+        "&fileIndex=0",
+    );
+    assert_eq!(quote.status, 400);
+    assert!(!quote.text().contains("127.0.0.1"));
+    // Ordered anyway (without the check), the download is a 503 that names no URL.
+    let tx = order_checking(chain, &dataset, "");
+    let account = consumer();
+    let reply = get(&download_url(
+        &dataset,
+        &tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(
+        !reply.text().contains("127.0.0.1") && !reply.text().contains("gone.csv"),
+        "{}",
+        reply.text()
+    );
+}
