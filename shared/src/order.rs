@@ -198,3 +198,86 @@ pub fn validate_order(
         provider_data,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Chain, ProviderKey};
+    use crate::fakes::{FakeHttp, MemoryKeyValue};
+    use crate::provider_fee::{ProviderFee, provider_data};
+    use std::time::Duration;
+
+    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+
+    fn log_json(emitter: Address, data: alloy_primitives::LogData) -> Value {
+        json!({"address": emitter, "topics": data.topics(), "data": data.data})
+    }
+
+    /// A node whose receipt for any tx holds a fee and an order emitted by `emitter`.
+    fn node(emitter: Address, datatoken: Address, consumer: Address) -> FakeHttp {
+        let key = ProviderKey::parse(KEY).unwrap();
+        let data = provider_data(None, 1.0, &datatoken.to_checksum(None), "svc");
+        let fee = ProviderFee::sign(&key, Address::ZERO, U256::ZERO, data.into_bytes(), U256::ZERO).unwrap();
+        let started = OrderStarted {
+            consumer,
+            payer: consumer,
+            amount: U256::from(10).pow(U256::from(18)),
+            serviceIndex: U256::ZERO,
+            timestamp: U256::from(1_000u64),
+            publishMarketAddress: Address::ZERO,
+            blockNumber: U256::from(1u64),
+        };
+        let receipt = json!({
+            "transactionHash": B256::repeat_byte(1), "status": "0x1", "blockHash": B256::repeat_byte(2), "blockNumber": "0x1",
+            "logs": [log_json(emitter, fee.as_event().encode_log_data()), log_json(emitter, started.encode_log_data())],
+        });
+        FakeHttp::new(move |req| {
+            let calls: Value = serde_json::from_slice(&req.body).unwrap();
+            let answers: Vec<Value> = calls.as_array().unwrap().iter().map(|call| {
+                let result = match call["method"].as_str().unwrap() {
+                    "eth_call" => json!(format!("0x{}", hex::encode(U256::from(1).to_be_bytes::<32>()))),
+                    "eth_getBlockByNumber" => json!({"timestamp": "0x3e8"}),
+                    _ => receipt.clone(),
+                };
+                json!({"id": call["id"], "result": result})
+            }).collect();
+            Ok((200, vec![], Value::Array(answers).to_string().into_bytes()))
+        })
+    }
+
+    fn query(datatoken: Address, consumer: Address) -> OrderQuery<'static> {
+        OrderQuery {
+            nft: Address::repeat_byte(9),
+            datatoken,
+            service_id: "svc",
+            service_index: 0,
+            service_timeout: 0,
+            consumer,
+            tx: B256::repeat_byte(1),
+            provider: ProviderKey::parse(KEY).unwrap().address(),
+            environment: None,
+        }
+    }
+
+    #[test]
+    fn events_count_only_from_the_datatoken() {
+        let datatoken = Address::repeat_byte(7);
+        let consumer = Address::repeat_byte(5);
+        let chain = Chain { id: 8996, rpc_urls: vec!["http://rpc".into()], key: ProviderKey::parse(KEY).unwrap() };
+        let kv = MemoryKeyValue::default();
+        let genuine = node(datatoken, datatoken, consumer);
+        let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
+        assert!(validate_order(&rpc, &query(datatoken, consumer)).unwrap().is_ok());
+        // The same events, emitted by a look-alike contract in the same kind of receipt.
+        let kv = MemoryKeyValue::default();
+        let forged = node(Address::repeat_byte(0x66), datatoken, consumer);
+        let rpc = Rpc::new(&chain, &forged, &kv, Duration::from_secs(1));
+        let refusal = validate_order(&rpc, &query(datatoken, consumer)).unwrap().unwrap_err();
+        assert!(refusal.0.starts_with("Cannot find the event for the provider fee"), "{refusal:?}");
+        // And the genuine order is not for somebody else.
+        let kv = MemoryKeyValue::default();
+        let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
+        let refusal = validate_order(&rpc, &query(datatoken, Address::repeat_byte(4))).unwrap().unwrap_err();
+        assert_eq!(refusal.0, "sender of order transaction is not the consumer/payer.");
+    }
+}
