@@ -214,7 +214,7 @@ impl Provider {
             .arg(&runtime_config)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(std::fs::File::create(state_dir.join("provider.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::inherit()));
         for (name, value) in &vars {
             command.env(
                 format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
@@ -237,7 +237,8 @@ impl Provider {
         let address: SocketAddr = listen.parse().unwrap();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the provider exited during startup: {status}");
+                let log = std::fs::read_to_string(self.state.join("provider.log")).unwrap_or_default();
+                panic!("the provider exited during startup: {status}\n{log}");
             }
             if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
                 && get(&format!("{}/", self.base_url)).status != 0
