@@ -217,7 +217,14 @@ mod tests {
     fn node(emitter: Address, datatoken: Address, consumer: Address) -> FakeHttp {
         let key = ProviderKey::parse(KEY).unwrap();
         let data = provider_data(None, 1.0, &datatoken.to_checksum(None), "svc");
-        let fee = ProviderFee::sign(&key, Address::ZERO, U256::ZERO, data.into_bytes(), U256::ZERO).unwrap();
+        let fee = ProviderFee::sign(
+            &key,
+            Address::ZERO,
+            U256::ZERO,
+            data.into_bytes(),
+            U256::ZERO,
+        )
+        .unwrap();
         let started = OrderStarted {
             consumer,
             payer: consumer,
@@ -233,14 +240,22 @@ mod tests {
         });
         FakeHttp::new(move |req| {
             let calls: Value = serde_json::from_slice(&req.body).unwrap();
-            let answers: Vec<Value> = calls.as_array().unwrap().iter().map(|call| {
-                let result = match call["method"].as_str().unwrap() {
-                    "eth_call" => json!(format!("0x{}", hex::encode(U256::from(1).to_be_bytes::<32>()))),
-                    "eth_getBlockByNumber" => json!({"timestamp": "0x3e8"}),
-                    _ => receipt.clone(),
-                };
-                json!({"id": call["id"], "result": result})
-            }).collect();
+            let answers: Vec<Value> = calls
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|call| {
+                    let result = match call["method"].as_str().unwrap() {
+                        "eth_call" => json!(format!(
+                            "0x{}",
+                            hex::encode(U256::from(1).to_be_bytes::<32>())
+                        )),
+                        "eth_getBlockByNumber" => json!({"timestamp": "0x3e8"}),
+                        _ => receipt.clone(),
+                    };
+                    json!({"id": call["id"], "result": result})
+                })
+                .collect();
             Ok((200, vec![], Value::Array(answers).to_string().into_bytes()))
         })
     }
@@ -263,21 +278,41 @@ mod tests {
     fn events_count_only_from_the_datatoken() {
         let datatoken = Address::repeat_byte(7);
         let consumer = Address::repeat_byte(5);
-        let chain = Chain { id: 8996, rpc_urls: vec!["http://rpc".into()], key: ProviderKey::parse(KEY).unwrap() };
+        let chain = Chain {
+            id: 8996,
+            rpc_urls: vec!["http://rpc".into()],
+            key: ProviderKey::parse(KEY).unwrap(),
+        };
         let kv = MemoryKeyValue::default();
         let genuine = node(datatoken, datatoken, consumer);
         let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
-        assert!(validate_order(&rpc, &query(datatoken, consumer)).unwrap().is_ok());
+        assert!(
+            validate_order(&rpc, &query(datatoken, consumer))
+                .unwrap()
+                .is_ok()
+        );
         // The same events, emitted by a look-alike contract in the same kind of receipt.
         let kv = MemoryKeyValue::default();
         let forged = node(Address::repeat_byte(0x66), datatoken, consumer);
         let rpc = Rpc::new(&chain, &forged, &kv, Duration::from_secs(1));
-        let refusal = validate_order(&rpc, &query(datatoken, consumer)).unwrap().unwrap_err();
-        assert!(refusal.0.starts_with("Cannot find the event for the provider fee"), "{refusal:?}");
+        let refusal = validate_order(&rpc, &query(datatoken, consumer))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            refusal
+                .0
+                .starts_with("Cannot find the event for the provider fee"),
+            "{refusal:?}"
+        );
         // And the genuine order is not for somebody else.
         let kv = MemoryKeyValue::default();
         let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
-        let refusal = validate_order(&rpc, &query(datatoken, Address::repeat_byte(4))).unwrap().unwrap_err();
-        assert_eq!(refusal.0, "sender of order transaction is not the consumer/payer.");
+        let refusal = validate_order(&rpc, &query(datatoken, Address::repeat_byte(4)))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            refusal.0,
+            "sender of order transaction is not the consumer/payer."
+        );
     }
 }

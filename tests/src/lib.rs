@@ -58,6 +58,24 @@ pub fn component_packages() -> Vec<String> {
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
+    // Cargo sets these for the test process; build scripts that track them (ring's
+    // tracks CARGO_MANIFEST_DIR) would otherwise rebuild on every nested build.
+    for (key, _) in std::env::vars() {
+        let per_crate = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_str(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if per_crate {
+            command.env_remove(key);
+        }
+    }
     command
 }
 
@@ -237,7 +255,8 @@ impl Provider {
         let address: SocketAddr = listen.parse().unwrap();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(self.state.join("provider.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.state.join("provider.log")).unwrap_or_default();
                 panic!("the provider exited during startup: {status}\n{log}");
             }
             if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()

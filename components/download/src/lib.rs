@@ -6,6 +6,14 @@
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest, outparam: spin_sdk::http::ResponseOutparam) {
-    ocean_provider::spin_adapter::serve_streaming(request, outparam, ocean_provider::endpoints::download::handle).await;
+async fn handle(
+    request: spin_sdk::http::IncomingRequest,
+    outparam: spin_sdk::http::ResponseOutparam,
+) {
+    ocean_provider::spin_adapter::serve_streaming(
+        request,
+        outparam,
+        ocean_provider::endpoints::download::handle,
+    )
+    .await;
 }

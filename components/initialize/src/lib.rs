@@ -6,7 +6,16 @@
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(request: spin_sdk::http::IncomingRequest, outparam: spin_sdk::http::ResponseOutparam) {
+async fn handle(
+    request: spin_sdk::http::IncomingRequest,
+    outparam: spin_sdk::http::ResponseOutparam,
+) {
     use ocean_provider::endpoints;
-    ocean_provider::spin_adapter::serve(request, outparam, endpoints::initialize::handle, endpoints::json_body_limit).await;
+    ocean_provider::spin_adapter::serve(
+        request,
+        outparam,
+        endpoints::initialize::handle,
+        endpoints::json_body_limit,
+    )
+    .await;
 }
