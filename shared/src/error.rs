@@ -33,6 +33,8 @@ pub enum ProviderError {
     Validation(Vec<(String, FieldMessage)>),
     /// The request is well formed but was rejected: 400 `{"error": ...}`.
     BadRequest(String),
+    /// A compute validator refusal: 400 `{"error": {<resource>: <code>}}`.
+    Structured(Value),
     /// The caller could not be authenticated for this action: 401 `{"error": ...}`.
     Unauthorized(String),
     /// The caller is known but not allowed, or the asset forbids it: 403.
@@ -84,7 +86,7 @@ impl ProviderError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Validation(_) | Self::BadRequest(_) => 400,
+            Self::Validation(_) | Self::BadRequest(_) | Self::Structured(_) => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
@@ -110,6 +112,7 @@ impl ProviderError {
                 json!({"errors": errors, "message": "Validation error", "success": false})
             }
             Self::MethodNotAllowed => json!({"error": "Method Not Allowed"}),
+            Self::Structured(value) => json!({"error": value}),
             other => json!({"error": strip_urls(&other.to_string())}),
         }
     }
@@ -134,6 +137,7 @@ impl fmt::Display for ProviderError {
             | Self::PayloadTooLarge(m)
             | Self::Upstream(m) => f.write_str(m),
             Self::MethodNotAllowed => f.write_str("Method Not Allowed"),
+            Self::Structured(value) => write!(f, "{value}"),
             Self::Config { variable, problem } => {
                 write!(
                     f,

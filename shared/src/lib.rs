@@ -10,6 +10,7 @@ pub mod asset;
 pub mod auth_token;
 pub mod chain;
 pub mod cipher;
+pub mod compute;
 pub mod config;
 pub mod decimal;
 pub mod did;

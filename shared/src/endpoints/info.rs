@@ -30,6 +30,30 @@ pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The compute endpoints, advertised only when `operator_service_url` is set.
+pub const COMPUTE_ENDPOINTS: &[(&str, &str, &str)] = &[
+    (
+        "initializeCompute",
+        "POST",
+        "/api/services/initializeCompute",
+    ),
+    ("computeStart", "POST", "/api/services/compute"),
+    ("computeStatus", "GET", "/api/services/compute"),
+    ("computeStop", "PUT", "/api/services/compute"),
+    ("computeDelete", "DELETE", "/api/services/compute"),
+    ("computeResult", "GET", "/api/services/computeResult"),
+    (
+        "computeEnvironments",
+        "GET",
+        "/api/services/computeEnvironments",
+    ),
+    (
+        "validateContainer",
+        "POST",
+        "/api/services/validateContainer",
+    ),
+];
+
 /// Serves `/` and the not-found fallback.
 pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     if request.path != "/" && !request.path.is_empty() {
@@ -42,20 +66,22 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     }
     respond(request, platform, "info", &["GET"], || {
         let chains = Chains::load(platform.vars)?;
-        Ok(ApiResponse::json(200, &info_document(&chains)))
+        let compute = crate::config::optional(platform.vars, "operator_service_url")?.is_some();
+        Ok(ApiResponse::json(200, &info_document(&chains, compute)))
     })
 }
 
 /// The root document. Built from configuration alone: no RPC call (the reference
 /// called `eth_chainId` on every request in single-chain mode).
-pub fn info_document(chains: &Chains) -> Value {
+pub fn info_document(chains: &Chains, compute: bool) -> Value {
     let chain_ids: Vec<u64> = chains.iter().map(|c| c.id).collect();
     let mut addresses = Map::new();
     for chain in chains.iter() {
         addresses.insert(chain.id.to_string(), json!(checksum(&chain.key.address())));
     }
     let mut endpoints = Map::new();
-    for (name, method, path) in SERVICE_ENDPOINTS {
+    let compute_endpoints = if compute { COMPUTE_ENDPOINTS } else { &[] };
+    for (name, method, path) in SERVICE_ENDPOINTS.iter().chain(compute_endpoints) {
         endpoints.insert((*name).to_owned(), json!([method, path]));
     }
     let mut doc = json!({

@@ -6,6 +6,7 @@
 //! error-to-response mapping.
 
 pub mod auth;
+pub mod compute;
 pub mod decrypt;
 pub mod download;
 pub mod encrypt;

@@ -1,0 +1,245 @@
+//! The compute operator service (spec §4.4): the provider never runs jobs itself, it
+//! validates, prices and signs, then forwards to the operator over outbound HTTP.
+//!
+//! Every call carries the provider's signature over `owner + jobId + nonce` (or
+//! `owner + nonce` without a job id) with the universal key, `v` as `00`/`01`, and a
+//! nanosecond nonce. Failures are 503s that never contain the operator's URL.
+
+use serde_json::Value;
+
+use crate::config::{self, ProviderKey, universal_key};
+use crate::outbound::{OutboundRequest, OutboundResponse};
+use crate::ports::Platform;
+use crate::request::parse_query;
+use crate::signature::sign_message;
+use crate::{ProviderError, Result};
+
+/// The operator's base URL (`operator_service_url`), or `None` when compute is off.
+pub fn operator_url(platform: &Platform<'_>) -> Result<Option<String>> {
+    config::optional(platform.vars, "operator_service_url")
+}
+
+/// Python's `urljoin(base, "api/v1/operator/<x>")`.
+pub fn operator_endpoint(base: &str, path: &str) -> String {
+    crate::asset::files::url_join(base, &format!("api/v1/operator/{path}"))
+}
+
+/// The provider's signature for an operator call.
+pub fn provider_signature(
+    key: &ProviderKey,
+    owner: &str,
+    job_id: Option<&str>,
+    nonce: &str,
+) -> Result<String> {
+    let message = format!("{owner}{}{nonce}", job_id.unwrap_or(""));
+    sign_message(key.signing_key(), &message)
+        .map(|s| s.to_hex_v01())
+        .map_err(|_| ProviderError::Upstream("The operator request could not be signed.".into()))
+}
+
+/// A nanosecond nonce (the reference used `time.time_ns()`).
+pub fn nanosecond_nonce(platform: &Platform<'_>) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_else(|_| u128::from(platform.clock.now_unix_seconds()) * 1_000_000_000);
+    nanos.to_string()
+}
+
+fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Builds `url?k=v&...`.
+pub fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if query.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{url}?{}", query.join("&"))
+    }
+}
+
+/// The operator client.
+pub struct Operator<'a> {
+    platform: &'a Platform<'a>,
+    base: String,
+    timeout: std::time::Duration,
+    /// The universal key (signs operator calls; its address is `providerAddress`).
+    pub key: ProviderKey,
+}
+
+impl std::fmt::Debug for Operator<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Operator")
+    }
+}
+
+impl<'a> Operator<'a> {
+    /// The operator of this deployment; `NotFound` when compute is not configured (the
+    /// reference answers 404 on every compute route then).
+    pub fn configured(platform: &'a Platform<'a>, timeout: std::time::Duration) -> Result<Self> {
+        let base = operator_url(platform)?.ok_or_else(|| {
+            ProviderError::NotFound(
+                "404 Not Found: compute is not enabled on this provider.".into(),
+            )
+        })?;
+        Ok(Self {
+            platform,
+            base,
+            timeout,
+            key: universal_key(platform.vars)?,
+        })
+    }
+
+    fn unavailable(&self, what: &str) -> ProviderError {
+        ProviderError::Upstream(format!(
+            "The compute operator service is unavailable ({what})."
+        ))
+    }
+
+    /// Sends a request to `path` with query pairs and an optional JSON body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<OutboundResponse> {
+        let url = with_query(&operator_endpoint(&self.base, path), query);
+        let mut request = OutboundRequest::new(method, &url, self.timeout)
+            .header("content-type", "application/json");
+        if let Some(body) = body {
+            request = request.body(body.to_string().into_bytes());
+        }
+        self.platform
+            .http
+            .send(request)
+            .map_err(|err| self.unavailable(&err.to_string()))
+    }
+
+    /// Sends and reads a JSON-ish answer completely: (status, body bytes).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Vec<u8>)> {
+        let response = self.send(method, path, query, body)?;
+        let status = response.status;
+        let bytes = response
+            .read_body(16 * 1024 * 1024)
+            .map_err(|err| self.unavailable(&err.to_string()))?;
+        Ok((status, bytes))
+    }
+
+    /// The environments of a chain (`GET environments?chainId=`).
+    pub fn environments(&self, chain_id: u64) -> Result<Vec<Value>> {
+        let (status, body) = self.call(
+            "GET",
+            "environments",
+            &[("chainId", chain_id.to_string())],
+            None,
+        )?;
+        let failed = || {
+            ProviderError::Upstream(format!(
+                "Compute envs could not be retrieved for chainId {chain_id}, check configuration."
+            ))
+        };
+        if !(200..400).contains(&status) {
+            return Err(failed());
+        }
+        match serde_json::from_slice::<Value>(&body).map_err(|_| failed())? {
+            Value::Array(items) => Ok(items),
+            _ => Err(failed()),
+        }
+    }
+
+    /// The signed query of status/stop/delete/result calls.
+    pub fn signed_query(
+        &self,
+        owner: &str,
+        job_id: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>> {
+        let nonce = nanosecond_nonce(self.platform);
+        Ok(vec![
+            (
+                "providerAddress",
+                crate::address::checksum(&self.key.address()),
+            ),
+            ("owner", owner.to_owned()),
+            (
+                "providerSignature",
+                provider_signature(&self.key, owner, job_id, &nonce)?,
+            ),
+            ("nonce", nonce),
+        ])
+    }
+}
+
+/// Reads a query-or-JSON parameter set the way compute clients send them: query
+/// parameters when present, otherwise the JSON body.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    parse_query(query)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_provider_signature_vector() {
+        let all: Value =
+            serde_json::from_str(include_str!("../../tests/vectors/vectors.json")).unwrap();
+        let key = ProviderKey::parse(all["provider_private_key"].as_str().unwrap()).unwrap();
+        let v = &all["compute_provider_signature"];
+        // message = owner + nonce (no job id)
+        let signature = provider_signature(
+            &key,
+            "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09",
+            None,
+            "1700000000000000000",
+        )
+        .unwrap();
+        assert_eq!(
+            v["message"],
+            "0xA78deb2Fa79463945C247991075E2a0e98Ba7A091700000000000000000"
+        );
+        assert_eq!(signature, v["providerSignature"].as_str().unwrap());
+    }
+
+    #[test]
+    fn endpoints_join_like_urljoin() {
+        assert_eq!(
+            operator_endpoint("http://h", "compute"),
+            "http://h/api/v1/operator/compute"
+        );
+        assert_eq!(
+            operator_endpoint("http://h/", "compute"),
+            "http://h/api/v1/operator/compute"
+        );
+        assert_eq!(
+            operator_endpoint("http://h/base/", "x"),
+            "http://h/base/api/v1/operator/x"
+        );
+        assert_eq!(
+            with_query("http://h/x", &[("a", "b c".into())]),
+            "http://h/x?a=b%20c"
+        );
+    }
+}

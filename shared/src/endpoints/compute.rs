@@ -1,0 +1,586 @@
+//! The compute group (spec §5.8–§5.14): `initializeCompute`, `compute` (start, status,
+//! stop, delete), `computeResult`, `computeEnvironments`, `validateContainer`. The
+//! provider validates, prices and signs; the operator service runs the jobs.
+
+use alloy_primitives::{Address, U256};
+use serde_json::{Value, json};
+
+use super::decrypt::request_timeout;
+use super::initialize::{fee_token, order_query};
+use super::respond;
+use crate::address::checksum;
+use crate::asset::ddo::Ddo;
+use crate::asset::fetch::FetchPolicy;
+use crate::chain::abi::decimalsCall;
+use crate::chain::{Rpc, parse_tx_hash};
+use crate::compute::operator::{Operator, provider_signature};
+use crate::compute::workflow::{
+    Algorithm, check_container, compute_fee, refusal, resolve_algorithm, validate_input,
+};
+use crate::config::{self, Chains};
+use crate::error::FieldMessage;
+use crate::order::{OrderQuery, ValidOrder, validate_order};
+use crate::ports::Platform;
+use crate::provider_fee::{ProviderFee, provider_data};
+use crate::request::Params;
+use crate::signed_request::{SignatureRule, authorize, signer_address};
+use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
+
+const RULE: SignatureRule<'static> = SignatureRule {
+    signer_field: "consumerAddress",
+    allow_auth_token: true,
+};
+
+/// Routes the compute group by path and method.
+pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
+    let path = request.path.trim_end_matches('/');
+    if path.ends_with("/computeResult") {
+        return compute_result(request, platform);
+    }
+    let response = if path.ends_with("/initializeCompute") {
+        respond(request, platform, "compute", &["POST"], || {
+            initialize_compute(request, platform)
+        })
+    } else if path.ends_with("/computeEnvironments") {
+        respond(request, platform, "compute", &["GET"], || {
+            environments(platform)
+        })
+    } else if path.ends_with("/validateContainer") {
+        respond(request, platform, "compute", &["POST"], || {
+            validate_container(request)
+        })
+    } else {
+        respond(
+            request,
+            platform,
+            "compute",
+            &["POST", "GET", "PUT", "DELETE"],
+            || match request.method.as_str() {
+                "POST" => start(request, platform),
+                "GET" => status(request, platform),
+                _ => stop_or_delete(request, platform),
+            },
+        )
+    };
+    Reply::Full(response)
+}
+
+fn policy(platform: &Platform<'_>) -> Result<FetchPolicy> {
+    Ok(FetchPolicy {
+        allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
+        timeout: request_timeout(platform)?,
+    })
+}
+
+fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
+    ApiResponse::bytes(status, "application/json", body)
+}
+
+fn require(params: &Params, fields: &[&str]) -> Result<()> {
+    let missing: Vec<(String, FieldMessage)> = fields
+        .iter()
+        .filter(|f| !params.is_filled(f))
+        .map(|f| {
+            (
+                (*f).to_owned(),
+                FieldMessage::List(vec![format!("The {f} field is required.")]),
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ProviderError::Validation(missing))
+    }
+}
+
+fn environments(platform: &Platform<'_>) -> Result<ApiResponse> {
+    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let chains = Chains::load(platform.vars)?;
+    let mut all = serde_json::Map::new();
+    for chain in chains.iter() {
+        let token = checksum(&fee_token(platform, chain.id)?);
+        let envs: Vec<Value> = operator
+            .environments(chain.id)?
+            .into_iter()
+            .map(|mut env| {
+                env["feeToken"] = json!(token);
+                env
+            })
+            .collect();
+        all.insert(chain.id.to_string(), Value::Array(envs));
+    }
+    Ok(ApiResponse::json(200, &Value::Object(all)))
+}
+
+fn validate_container(request: &ApiRequest) -> Result<ApiResponse> {
+    let container: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    check_container(&container).map_err(|code| ProviderError::BadRequest(code.into()))?;
+    Ok(ApiResponse::json(200, &container))
+}
+
+/// The environment with this id, with the chain it serves.
+fn find_environment(
+    operator: &Operator<'_>,
+    chains: &Chains,
+    env_id: &str,
+) -> Result<(Value, u64)> {
+    for chain in chains.iter() {
+        if let Some(env) = operator
+            .environments(chain.id)?
+            .into_iter()
+            .find(|e| e["id"].as_str() == Some(env_id))
+        {
+            return Ok((env, chain.id));
+        }
+    }
+    Err(ProviderError::BadRequest(
+        "Compute environment does not exist".into(),
+    ))
+}
+
+/// The fee an item must carry for a job until `valid_until`.
+fn required_fee(
+    platform: &Platform<'_>,
+    rpc: &Rpc<'_>,
+    env: &Value,
+    valid_until: u64,
+) -> Result<(Address, U256)> {
+    let token = fee_token(platform, rpc.chain().id)?;
+    if token == Address::ZERO {
+        return Ok((token, U256::ZERO));
+    }
+    let decimals = rpc.eth_call(&token, &decimalsCall {})?.unwrap_or(18);
+    let price = match &env["priceMin"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => "0".into(),
+    };
+    let seconds = valid_until.saturating_sub(platform.clock.now_unix_seconds());
+    let amount = compute_fee(seconds, &price, decimals).ok_or_else(|| {
+        ProviderError::Upstream("The compute environment has an invalid price.".into())
+    })?;
+    Ok((token, amount))
+}
+
+/// Order validation for an input that names a `transferTxId`.
+fn existing_order(
+    rpc: &Rpc<'_>,
+    ddo: &Ddo,
+    index: usize,
+    consumer: Address,
+    input: &Value,
+    env: Option<&str>,
+) -> Result<Option<ValidOrder>> {
+    let Some(tx_text) = input
+        .get("transferTxId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let tx = parse_tx_hash(tx_text, "transferTxId")?;
+    let service = &ddo.services[index];
+    let mut query: OrderQuery<'_> = order_query(ddo, index, service, rpc.chain(), consumer, tx)?;
+    query.environment = env;
+    Ok(validate_order(rpc, &query)?.ok())
+}
+
+fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    require(
+        &params,
+        &[
+            "datasets",
+            "compute.env",
+            "compute.validUntil",
+            "consumerAddress",
+        ],
+    )?;
+    if !params.is_filled("algorithm.documentId") && !params.is_filled("algorithm.meta") {
+        return Err(ProviderError::field(
+            "algorithm.documentId",
+            "The algorithm.documentId field is required when algorithm.meta is not present.",
+        ));
+    }
+    let consumer = signer_address(&params, "consumerAddress")?;
+    let valid_until: u64 = params
+        .text("compute.validUntil")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            ProviderError::field(
+                "compute.validUntil",
+                "The compute.validUntil must be an integer.",
+            )
+        })?;
+    if valid_until <= platform.clock.now_unix_seconds() {
+        return Err(ProviderError::BadRequest(
+            "The validUntil value is not correct.".into(),
+        ));
+    }
+    let env_id = params.text("compute.env").unwrap_or_default();
+    let timeout = request_timeout(platform)?;
+    let operator = Operator::configured(platform, timeout)?;
+    let chains = Chains::load(platform.vars)?;
+    let (env, _env_chain) = find_environment(&operator, &chains, &env_id)?;
+    let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
+    let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
+    let datasets = params
+        .get("datasets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let policy = policy(platform)?;
+
+    // Every input, then the algorithm, with its DDO, service index and existing order.
+    let mut items: Vec<(Ddo, usize, Value, Option<ValidOrder>)> = Vec::new();
+    for (i, input) in datasets.iter().enumerate() {
+        let (ddo, index) =
+            validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
+        let chain = chains
+            .get(ddo.chain_id.unwrap_or(0))
+            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id))?;
+        items.push((ddo, index, input.clone(), order));
+    }
+    if let Algorithm::Published { ddo, request } = &algorithm {
+        let service_id = request
+            .get("serviceId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let (index, _) = ddo
+            .service(service_id)
+            .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
+        let chain = chains
+            .get(ddo.chain_id.unwrap_or(0))
+            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        let order = existing_order(&rpc, ddo, index, consumer, request, None)?;
+        items.push(((**ddo).clone(), index, request.clone(), order));
+    }
+    // The fee-bearing item: the first one with a valid order, else the first dataset.
+    let fee_index = items
+        .iter()
+        .position(|(_, _, _, order)| order.is_some())
+        .unwrap_or(0);
+    let mut answers = Vec::with_capacity(items.len());
+    for (position, (ddo, index, _, order)) in items.iter().enumerate() {
+        let service = &ddo.services[*index];
+        let chain = chains
+            .get(ddo.chain_id.unwrap_or(0))
+            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        if let Some(order) = order
+            && U256::from(valid_until) <= order.fee_valid_until
+        {
+            answers.push(json!({"validOrder": format!("{:#x}", order.order_tx)}));
+            continue;
+        }
+        let (token, amount) = if position == fee_index {
+            required_fee(platform, &rpc, &env, valid_until)?
+        } else {
+            (fee_token(platform, chain.id)?, U256::ZERO)
+        };
+        let data = provider_data(
+            Some(&env_id),
+            platform.clock.now_unix_seconds() as f64,
+            &service.datatoken_address,
+            &service.id,
+        );
+        let fee = ProviderFee::sign(
+            &chain.key,
+            token,
+            amount,
+            data.into_bytes(),
+            U256::from(valid_until),
+        )
+        .ok_or_else(|| ProviderError::Upstream("The provider fee could not be signed.".into()))?;
+        let mut answer =
+            json!({"datatoken": service.datatoken_address, "providerFee": fee.to_json()});
+        if let Some(order) = order {
+            answer["validOrder"] = json!(format!("{:#x}", order.order_tx));
+        }
+        answers.push(answer);
+    }
+    let algorithm_answer = matches!(algorithm, Algorithm::Published { .. })
+        .then(|| answers.pop())
+        .flatten();
+    let mut body = json!({"datasets": answers});
+    if let Some(answer) = algorithm_answer {
+        body["algorithm"] = answer;
+    }
+    Ok(ApiResponse::json(200, &body))
+}
+
+fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let params = request.params();
+    require(
+        &params,
+        &[
+            "dataset.documentId",
+            "dataset.serviceId",
+            "dataset.transferTxId",
+            "consumerAddress",
+            "nonce",
+        ],
+    )?;
+    let timeout = request_timeout(platform)?;
+    let operator = Operator::configured(platform, timeout)?;
+    let consumer_text = params.text("consumerAddress").unwrap_or_default();
+    let job_id = params.text("jobId").unwrap_or_default();
+    let did = params.text("dataset.documentId").unwrap_or_default();
+    let authorized = authorize(
+        platform,
+        request,
+        &params,
+        RULE,
+        &format!("{consumer_text}{job_id}{did}"),
+    )?;
+    let consumer = authorized.signer;
+    let env_id = params
+        .filled_text("environment")
+        .ok_or_else(|| ProviderError::field("environment", "The environment field is required."))?;
+    let chains = Chains::load(platform.vars)?;
+    let (env, _) = find_environment(&operator, &chains, &env_id)?;
+    let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
+    let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
+    let mut inputs = vec![params.get("dataset").cloned().unwrap_or(Value::Null)];
+    match params.get("additionalDatasets") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(more)) => inputs.extend(more.iter().cloned()),
+        Some(_) => return Err(refusal("additional_input", "invalid")),
+    }
+    let policy = policy(platform)?;
+    let mut stage_inputs = Vec::new();
+    let mut paid: Vec<(ValidOrder, String, u64)> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let (ddo, index) =
+            validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
+        let chain = chains
+            .get(ddo.chain_id.unwrap_or(0))
+            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        let res = crate::compute::workflow::resource_name(i);
+        if input
+            .get("transferTxId")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(refusal(&format!("{res}.transferTxId"), "missing"));
+        }
+        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id))?
+            .ok_or_else(|| refusal(&format!("{res}.serviceId"), "order_invalid"))?;
+        let mut remote =
+            json!({"txId": input["transferTxId"], "serviceId": ddo.services[index].id});
+        if let Some(userdata) = input.get("userdata") {
+            remote["userdata"] = userdata.clone();
+        }
+        stage_inputs.push(json!({"index": i, "id": ddo.id, "remote": remote}));
+        paid.push((
+            order,
+            input["transferTxId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            chain.id,
+        ));
+    }
+    let algorithm_json = match &algorithm {
+        Algorithm::Raw(meta) => {
+            json!({"id": "", "url": meta.get("url"), "rawcode": meta.get("rawcode"), "container": meta.get("container")})
+        }
+        Algorithm::Published { ddo, request } => {
+            let service_id = request
+                .get("serviceId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let (index, service) = ddo
+                .service(service_id)
+                .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
+            let chain = chains
+                .get(ddo.chain_id.unwrap_or(0))
+                .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+            let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+            let order = existing_order(&rpc, ddo, index, consumer, request, None)?
+                .ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
+            let container = ddo
+                .metadata
+                .as_ref()
+                .and_then(|m| m.pointer("/algorithm/container"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            check_container(&container).map_err(|code| refusal("algorithm.container", code))?;
+            paid.push((
+                order,
+                request["transferTxId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                chain.id,
+            ));
+            json!({"id": ddo.id, "rawcode": "", "container": container, "algouserdata": Value::Null,
+                   "remote": {"serviceEndpoint": service.service_endpoint, "txId": request["transferTxId"], "serviceId": service.id, "userData": request.get("algouserdata")},
+                   "algocustomdata": request.get("algocustomdata")})
+        }
+    };
+    // Fees paid: some order must carry the price of the whole job.
+    let valid_until = paid
+        .iter()
+        .map(|(o, _, _)| o.fee_valid_until)
+        .max()
+        .unwrap_or(U256::ZERO);
+    let valid_until_secs = u64::try_from(valid_until).unwrap_or(u64::MAX);
+    let mut agreement = None;
+    for (order, tx, chain_id) in &paid {
+        let chain = chains
+            .get(*chain_id)
+            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        let (_, required) = required_fee(platform, &rpc, &env, valid_until_secs)?;
+        if required <= order.fee_amount {
+            agreement = Some((tx.clone(), *chain_id));
+            break;
+        }
+    }
+    let (agreement_id, chain_id) = agreement.ok_or_else(|| refusal("order", "fees_not_paid"))?;
+    let output = match params.get("output") {
+        Some(Value::String(text)) => {
+            Some(serde_json::from_str::<Value>(text).map_err(|_| refusal("output", "invalid"))?)
+        }
+        other => other.cloned(),
+    };
+    // Everything checked: use up the nonce before the job is started.
+    authorized.consume_nonce(platform)?;
+    let nonce = crate::compute::operator::nanosecond_nonce(platform);
+    let owner = checksum(&consumer);
+    let mut stage = json!({"index": 0, "input": stage_inputs,
+        "compute": {"Instances": 1, "namespace": "ocean-compute", "maxtime": 3600},
+        "algorithm": algorithm_json,
+        "output": {"metadataUri": config::optional(platform.vars, "aquarius_url")?}});
+    if let Some(output) = output {
+        stage["output"] = output;
+    }
+    let payload = json!({
+        "workflow": {"stages": [stage]},
+        "providerSignature": provider_signature(&operator.key, &owner, None, &nonce)?,
+        "agreementId": agreement_id,
+        "owner": owner,
+        "providerAddress": checksum(&operator.key.address()),
+        "environment": env_id,
+        "validUntil": valid_until_secs,
+        "nonce": serde_json::from_str::<Value>(&nonce).unwrap_or(Value::Null),
+        "chainId": chain_id,
+    });
+    let (status, body) = operator.call("POST", "compute", &[], Some(&payload))?;
+    Ok(passthrough(status, body))
+}
+
+/// Status/stop/delete read the query, or the JSON body when there is no query.
+fn job_query(
+    operator: &Operator<'_>,
+    params: &Params,
+    owner: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let job_id = params.filled_text("jobId");
+    let mut query = operator.signed_query(owner, job_id.as_deref())?;
+    if let Some(job_id) = job_id {
+        query.push(("jobId", job_id));
+    }
+    if let Some(did) = params.filled_text("documentId") {
+        query.push(("documentId", did));
+    }
+    Ok(query)
+}
+
+fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let params = request.params();
+    let consumer = signer_address(&params, "consumerAddress")?;
+    let query = job_query(&operator, &params, &checksum(&consumer))?;
+    let (status, body) = operator.call("GET", "compute", &query, None)?;
+    Ok(passthrough(status, body))
+}
+
+fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let params = request.params();
+    let consumer_text = params.text("consumerAddress").unwrap_or_default();
+    let message = format!(
+        "{consumer_text}{}{}",
+        params.text("jobId").unwrap_or_default(),
+        params.text("documentId").unwrap_or_default()
+    );
+    let authorized = authorize(platform, request, &params, RULE, &message)?;
+    authorized.consume_nonce(platform)?;
+    let query = job_query(&operator, &params, &checksum(&authorized.signer))?;
+    let (status, body) = operator.call(&request.method, "compute", &query, None)?;
+    Ok(passthrough(status, body))
+}
+
+fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
+    let mut stream = None;
+    let response = respond(request, platform, "compute", &["GET"], || {
+        let operator = Operator::configured(platform, request_timeout(platform)?)?;
+        let params = request.params();
+        require(&params, &["jobId", "index", "consumerAddress", "nonce"])?;
+        let consumer_text = params.text("consumerAddress").unwrap_or_default();
+        let job_id = params.text("jobId").unwrap_or_default();
+        let index = params.text("index").unwrap_or_default();
+        let authorized = authorize(
+            platform,
+            request,
+            &params,
+            RULE,
+            &format!("{consumer_text}{job_id}{index}"),
+        )?;
+        authorized.consume_nonce(platform)?;
+        let owner = checksum(&authorized.signer);
+        let mut query = operator.signed_query(&owner, Some(&job_id))?;
+        query.retain(|(k, _)| *k != "providerAddress");
+        query.push(("index", index.clone()));
+        query.push(("jobId", job_id));
+        query.push((
+            "consumerSignature",
+            params.text("signature").unwrap_or_default(),
+        ));
+        let mut response = operator.send("GET", "getResult", &query, None)?;
+        let mut headers: Vec<(String, String)> = response
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                [
+                    "content-type",
+                    "content-length",
+                    "content-range",
+                    "accept-ranges",
+                ]
+                .contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        // Never derive a file name from the URL: it carries signatures.
+        let disposition = response
+            .header("content-disposition")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("attachment;filename=result-{index}"));
+        headers.push(("content-disposition".into(), disposition));
+        headers.push((
+            "access-control-expose-headers".into(),
+            "Content-Disposition".into(),
+        ));
+        headers.push(("access-control-allow-origin".into(), "*".into()));
+        let status = response.status;
+        let body = std::mem::replace(
+            &mut response.body,
+            Box::new(crate::outbound::BufferedBody(None)),
+        );
+        stream = Some(Reply::Stream {
+            status,
+            headers,
+            body,
+        });
+        Ok(ApiResponse::empty(200))
+    });
+    stream.unwrap_or(Reply::Full(response))
+}
