@@ -39,6 +39,9 @@ pub struct OrderQuery<'a> {
     pub provider: Address,
     /// For compute: the environment the fee must name.
     pub environment: Option<&'a str>,
+    /// Whether a fee past its `validUntil` (in chain time) still counts (initialize
+    /// re-quotes such orders; starting a job needs an unexpired fee).
+    pub allow_expired_fee: bool,
 }
 
 /// A validated order.
@@ -151,6 +154,11 @@ pub fn validate_order(
     }
     if !ProviderFee::verify_event(&fee, &query.provider) {
         return refuse("Provider was not able to check the signed message in ProviderFees event");
+    }
+
+    if !query.allow_expired_fee && fee.validUntil > U256::ZERO && U256::from(now) >= fee.validUntil
+    {
+        return refuse("Ordered c2d time was exceeded, check validUntil.");
     }
 
     // A reused order points at the original one, whose OrderStarted counts.
@@ -271,6 +279,7 @@ mod tests {
             tx: B256::repeat_byte(1),
             provider: ProviderKey::parse(KEY).unwrap().address(),
             environment: None,
+            allow_expired_fee: true,
         }
     }
 

@@ -141,6 +141,7 @@ fn error_of(reply: &Reply) -> String {
 
 #[test]
 fn initialize_quotes_a_fee_that_start_order_accepts_and_download_returns_the_file() {
+    let _session = consumer_session();
     let f = fixture();
     let reply = download("0", &[]);
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -168,6 +169,7 @@ fn initialize_quotes_a_fee_that_start_order_accepts_and_download_returns_the_fil
 
 #[test]
 fn a_64_mib_file_streams_intact() {
+    let _session = consumer_session();
     let reply = download("1", &[]);
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.body.len(), BIG_LEN);
@@ -176,6 +178,7 @@ fn a_64_mib_file_streams_intact() {
 
 #[test]
 fn ranges_give_206_for_first_middle_last_bytes_and_resume() {
+    let _session = consumer_session();
     let big = big_file();
     for (range, start, end) in [
         ("bytes=0-9", 0, 9),
@@ -205,6 +208,7 @@ fn ranges_give_206_for_first_middle_last_bytes_and_resume() {
 
 #[test]
 fn file_index_out_of_range_or_negative_is_400() {
+    let _session = consumer_session();
     for index in ["2", "-1", "x"] {
         let reply = download(index, &[]);
         assert_eq!(reply.status, 400, "{index}: {}", reply.text());
@@ -214,6 +218,7 @@ fn file_index_out_of_range_or_negative_is_400() {
 
 #[test]
 fn another_consumer_cannot_use_the_order() {
+    let _session = consumer_session();
     let f = fixture();
     let stranger = Account::named("consume-stranger");
     let url = download_url(
@@ -235,6 +240,7 @@ fn another_consumer_cannot_use_the_order() {
 
 #[test]
 fn replayed_download_urls_are_refused_in_any_letter_case() {
+    let _session = consumer_session();
     let f = fixture();
     let account = consumer();
     let nonce = next_nonce(&account.address);
@@ -261,6 +267,7 @@ fn replayed_download_urls_are_refused_in_any_letter_case() {
 
 #[test]
 fn fifty_concurrent_downloads_with_one_signed_nonce_exactly_one_200() {
+    let _session = consumer_session();
     let f = fixture();
     let account = consumer();
     let url = download_url(
@@ -296,6 +303,7 @@ fn fifty_concurrent_downloads_with_one_signed_nonce_exactly_one_200() {
 
 #[test]
 fn an_auth_token_replaces_the_signature() {
+    let _session = consumer_session();
     let f = fixture();
     let account = consumer();
     let nonce = next_nonce(&account.address);
@@ -318,6 +326,7 @@ fn an_auth_token_replaces_the_signature() {
 
 #[test]
 fn orders_for_another_service_index_or_datatoken_do_not_count() {
+    let _session = consumer_session();
     let chain = LocalChain::shared();
     let f = fixture();
     // An order of another dataset's datatoken, presented for this dataset.
@@ -392,6 +401,7 @@ fn orders_for_another_service_index_or_datatoken_do_not_count() {
 
 #[test]
 fn a_fee_signed_by_another_key_is_refused_on_chain() {
+    let _session = consumer_session();
     let chain = LocalChain::shared();
     let f = fixture();
     let mut quote = initialize(shared_provider(), &f.dataset, &consumer().address, "").json();
@@ -435,6 +445,7 @@ fn a_fee_signed_by_another_key_is_refused_on_chain() {
 
 #[test]
 fn service_timeout_is_measured_in_chain_time() {
+    let _session = consumer_session();
     let chain = LocalChain::shared();
     let dataset = publish_dataset(
         chain,
@@ -500,6 +511,7 @@ fn service_timeout_is_measured_in_chain_time() {
 
 #[test]
 fn unconsumable_assets_and_credentials() {
+    let _session = consumer_session();
     let chain = LocalChain::shared();
     let server = files();
     let account = consumer();
@@ -561,6 +573,7 @@ fn unconsumable_assets_and_credentials() {
 
 #[test]
 fn origin_down_is_503_without_its_url() {
+    let _session = consumer_session();
     let chain = LocalChain::shared();
     let dead = format!("http://127.0.0.1:{}/gone.csv", free_port());
     let dataset = publish_dataset(

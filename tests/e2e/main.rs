@@ -2,6 +2,7 @@
 //! HTTP, against a real local chain and loopback servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod compute;
 mod consume;
 mod decrypt;
 mod fileinfo;

@@ -50,6 +50,20 @@ pub fn publish_dataset(
     files: &[Value],
     timeout: u64,
 ) -> Dataset {
+    publish_asset(chain, aquarius, name, service_type, files, timeout, |_| {})
+}
+
+/// Like [`publish_dataset`], with a last edit of the DDO before it is published
+/// (metadata type, compute options, ...).
+pub fn publish_asset(
+    chain: &LocalChain,
+    aquarius: &FileServer,
+    name: &str,
+    service_type: &str,
+    files: &[Value],
+    timeout: u64,
+    edit: impl FnOnce(&mut Value),
+) -> Dataset {
     let (nft, datatoken) = chain.create_nft_with_datatoken(name);
     let did = did_of(&nft, 8996);
     let ddo = json!({
@@ -69,6 +83,8 @@ pub fn publish_dataset(
         }],
         "nft": {"address": nft.to_checksum(None), "state": 0, "owner": chain.accounts.publisher.to_checksum(None)},
     });
+    let mut ddo = ddo;
+    edit(&mut ddo);
     let bytes = ddo.to_string().into_bytes();
     let encrypted = ocean_provider::cipher::encrypt(&provider_public_key(), &bytes).unwrap();
     chain.set_metadata(nft, 2, encrypted, &bytes);

@@ -22,6 +22,7 @@ pub const MNEMONIC: &str = "taxi music thumb unique chat sand crew more leg anot
 
 sol! {
     function mint(address to, uint256 amount) external;
+    function approve(address spender, uint256 amount) external returns (bool);
     function addFactory(address factory) external;
     struct NftCreateData { string name; string symbol; uint256 templateIndex; string tokenURI; bool transferable; address owner; }
     struct ErcCreateData { uint256 templateIndex; string[] strings; address[] addresses; uint256[] uints; bytes[] bytess; }
@@ -93,6 +94,9 @@ pub struct LocalChain {
     /// Contracts.
     pub contracts: Contracts,
     child: Mutex<Child>,
+    /// Transactions are sent one at a time: ganache assigns account nonces on arrival
+    /// and refuses concurrent sends from one account.
+    send_lock: Mutex<()>,
 }
 
 fn chain_dir() -> PathBuf {
@@ -216,6 +220,7 @@ impl LocalChain {
                 log_forger: Address::ZERO,
             },
             child: Mutex::new(child),
+            send_lock: Mutex::new(()),
         };
         chain.contracts = chain.deploy_ocean();
         chain
@@ -277,6 +282,10 @@ impl LocalChain {
         if let Some(to) = to {
             tx["to"] = json!(to);
         }
+        let _one_at_a_time = self
+            .send_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let hash = self.rpc("eth_sendTransaction", json!([tx]));
         self.rpc("eth_getTransactionReceipt", json!([hash]))
     }
@@ -323,6 +332,21 @@ impl LocalChain {
             self.accounts.publisher,
             datatoken,
             mintCall { to, amount }.abi_encode(),
+        );
+    }
+
+    /// Gives `to` Ocean tokens and lets `spender` (a datatoken, for provider fees) take them.
+    pub fn fund_ocean(&self, to: Address, spender: Address, tokens: u64) {
+        let amount = U256::from(tokens) * U256::from(10).pow(U256::from(18));
+        self.transact(
+            self.accounts.deployer,
+            self.contracts.ocean,
+            mintCall { to, amount }.abi_encode(),
+        );
+        self.transact(
+            to,
+            self.contracts.ocean,
+            approveCall { spender, amount }.abi_encode(),
         );
     }
 

@@ -27,6 +27,20 @@ struct State {
     files: HashMap<String, Vec<u8>>,
     ddos: HashMap<String, Value>,
     hits: Vec<(String, String)>,
+    operator_calls: Vec<OperatorCall>,
+}
+
+/// A request the operator stand-in received.
+#[derive(Debug, Clone)]
+pub struct OperatorCall {
+    /// Method.
+    pub method: String,
+    /// Path after `/api/v1/operator/`.
+    pub path: String,
+    /// Decoded query parameters.
+    pub query: HashMap<String, String>,
+    /// JSON body (Null when none).
+    pub body: Value,
 }
 
 /// A running server.
@@ -77,6 +91,11 @@ impl FileServer {
             .iter()
             .filter(|(_, p)| p == path)
             .count()
+    }
+
+    /// Every request the operator stand-in received, in order.
+    pub fn operator_calls(&self) -> Vec<OperatorCall> {
+        self.state.lock().unwrap().operator_calls.clone()
     }
 
     /// Methods used on `path`, in order.
@@ -205,7 +224,21 @@ fn range_of(header: Option<&String>, len: usize) -> Option<(usize, usize)> {
 }
 
 fn serve_file(stream: &mut TcpStream, request: &Request, content: &[u8], head_only: bool) -> bool {
+    serve_file_with(stream, request, content, head_only, None)
+}
+
+fn serve_file_with(
+    stream: &mut TcpStream,
+    request: &Request,
+    content: &[u8],
+    head_only: bool,
+    disposition: Option<&str>,
+) -> bool {
     let ty = ("content-type", "text/csv; charset=utf-8".to_owned());
+    let mut extra = Vec::new();
+    if let Some(disposition) = disposition {
+        extra.push(("content-disposition", disposition.to_owned()));
+    }
     if let Some(header) = request.headers.get("range") {
         return match range_of(Some(header), content.len()) {
             Some((start, end)) => respond(
@@ -330,6 +363,89 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 Some(content) => serve_file(&mut writer, &request, &content, head_only),
                 None => respond(&mut writer, 404, &[], b"", head_only),
             },
+            (method, ["api", "v1", rest]) if rest.starts_with("operator/") => {
+                let op_path = rest.trim_start_matches("operator/").to_owned();
+                let query: HashMap<String, String> =
+                    ocean_provider::request::parse_query(&request.query)
+                        .into_iter()
+                        .collect();
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                state.lock().unwrap().operator_calls.push(OperatorCall {
+                    method: method.to_owned(),
+                    path: op_path.clone(),
+                    query: query.clone(),
+                    body,
+                });
+                let json_type = ("content-type", "application/json".to_owned());
+                match (method, op_path.as_str()) {
+                    ("GET", "environments") => {
+                        let envs = json!([
+                            {"id": "env1", "consumerAddress": "0x0000000000000000000000000000000000000e01", "priceMin": 1, "maxJobDuration": 259200, "maxJobs": 10, "currentJobs": 0, "desc": "one token per minute"},
+                            {"id": "env2", "consumerAddress": "0x0000000000000000000000000000000000000e02", "priceMin": 0, "maxJobDuration": 3600, "maxJobs": 1, "currentJobs": 0, "desc": "free"}
+                        ]);
+                        respond(
+                            &mut writer,
+                            200,
+                            &[json_type],
+                            envs.to_string().as_bytes(),
+                            false,
+                        )
+                    }
+                    ("POST", "compute") => respond(
+                        &mut writer,
+                        200,
+                        &[json_type],
+                        br#"[{"jobId":"job-1","status":1,"statusText":"Job started"}]"#,
+                        false,
+                    ),
+                    ("GET", "compute") => respond(
+                        &mut writer,
+                        200,
+                        &[json_type],
+                        br#"[{"jobId":"job-1","status":70,"statusText":"Job finished"}]"#,
+                        false,
+                    ),
+                    ("PUT", "compute") => respond(
+                        &mut writer,
+                        200,
+                        &[json_type],
+                        br#"[{"jobId":"job-1","status":7,"statusText":"Job stopped"}]"#,
+                        false,
+                    ),
+                    ("DELETE", "compute") => respond(
+                        &mut writer,
+                        200,
+                        &[json_type],
+                        br#"[{"jobId":"job-1","status":0,"statusText":"Job deleted"}]"#,
+                        false,
+                    ),
+                    ("GET", "getResult") => {
+                        let name =
+                            format!("result-{}", query.get("index").cloned().unwrap_or_default());
+                        match file(&name) {
+                            Some(content) => {
+                                let mut req = Request {
+                                    method: request.method.clone(),
+                                    path: request.path.clone(),
+                                    query: String::new(),
+                                    headers: request.headers.clone(),
+                                    body: Vec::new(),
+                                };
+                                req.headers.remove("content-disposition");
+                                serve_file_with(
+                                    &mut writer,
+                                    &req,
+                                    &content,
+                                    false,
+                                    Some("attachment; filename=output.tar"),
+                                )
+                            }
+                            None => respond(&mut writer, 404, &[], b"", false),
+                        }
+                    }
+                    _ => respond(&mut writer, 404, &[], b"", false),
+                }
+            }
             ("POST", ["graphql"]) => {
                 let query: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
                 let answer = json!({"data": {"query": query["query"], "echo": query["variables"]}})

@@ -307,9 +307,19 @@ pub fn shared_provider() -> &'static Provider {
             vars.insert("ipfs_gateway".into(), files.url.clone());
             vars.insert("arweave_gateway".into(), format!("{}/arweave/", files.url));
             vars.insert("request_timeout".into(), "3".into());
+            vars.insert("operator_service_url".into(), files.url.clone());
             (Provider::start(dir.path(), vars), dir)
         })
         .0
+}
+
+/// Serialises the tests that sign as the shared consumer account: nonces must rise
+/// strictly per account, so two tests using one account concurrently would refuse each
+/// other's requests. Hold the guard for the whole test.
+pub fn consumer_session() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The loopback file server (origins, Aquarius, gateways) shared by a test binary.

@@ -117,9 +117,24 @@ impl<'a> Operator<'a> {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<OutboundResponse> {
+        self.send_with_headers(method, path, query, body, &[])
+    }
+
+    /// [`Operator::send`] with extra request headers (e.g. a client's `Range`).
+    pub fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<OutboundResponse> {
         let url = with_query(&operator_endpoint(&self.base, path), query);
         let mut request = OutboundRequest::new(method, &url, self.timeout)
             .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             request = request.body(body.to_string().into_bytes());
         }

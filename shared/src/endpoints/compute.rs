@@ -171,6 +171,7 @@ fn existing_order(
     consumer: Address,
     input: &Value,
     env: Option<&str>,
+    allow_expired_fee: bool,
 ) -> Result<Option<ValidOrder>> {
     let Some(tx_text) = input
         .get("transferTxId")
@@ -183,6 +184,7 @@ fn existing_order(
     let service = &ddo.services[index];
     let mut query: OrderQuery<'_> = order_query(ddo, index, service, rpc.chain(), consumer, tx)?;
     query.environment = env;
+    query.allow_expired_fee = allow_expired_fee;
     Ok(validate_order(rpc, &query)?.ok())
 }
 
@@ -241,7 +243,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
             .get(ddo.chain_id.unwrap_or(0))
             .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id))?;
+        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id), true)?;
         items.push((ddo, index, input.clone(), order));
     }
     if let Algorithm::Published { ddo, request } = &algorithm {
@@ -256,7 +258,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
             .get(ddo.chain_id.unwrap_or(0))
             .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-        let order = existing_order(&rpc, ddo, index, consumer, request, None)?;
+        let order = existing_order(&rpc, ddo, index, consumer, request, None, true)?;
         items.push(((**ddo).clone(), index, request.clone(), order));
     }
     // The fee-bearing item: the first one with a valid order, else the first dataset.
@@ -369,7 +371,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
         {
             return Err(refusal(&format!("{res}.transferTxId"), "missing"));
         }
-        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id))?
+        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id), false)?
             .ok_or_else(|| refusal(&format!("{res}.serviceId"), "order_invalid"))?;
         let mut remote =
             json!({"txId": input["transferTxId"], "serviceId": ddo.services[index].id});
@@ -402,7 +404,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
                 .get(ddo.chain_id.unwrap_or(0))
                 .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
             let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-            let order = existing_order(&rpc, ddo, index, consumer, request, None)?
+            let order = existing_order(&rpc, ddo, index, consumer, request, None, false)?
                 .ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
             let container = ddo
                 .metadata
@@ -544,7 +546,11 @@ fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
             "consumerSignature",
             params.text("signature").unwrap_or_default(),
         ));
-        let mut response = operator.send("GET", "getResult", &query, None)?;
+        let range: Vec<(&str, &str)> = request
+            .header("range")
+            .map(|r| vec![("range", r)])
+            .unwrap_or_default();
+        let mut response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;
         let mut headers: Vec<(String, String)> = response
             .headers
             .iter()

@@ -91,6 +91,7 @@ pub fn order_query<'a>(
         tx,
         provider: chain.key.address(),
         environment: None,
+        allow_expired_fee: true,
     })
 }
 

@@ -1,0 +1,403 @@
+//! Compute-to-data on the local chain with the operator stand-in: initializeCompute →
+//! startOrder for dataset and algorithm → start → status → stop → result → delete, and
+//! the refusals.
+
+use std::sync::OnceLock;
+
+use alloy_primitives::{B256, U256};
+use ocean_provider::signature::recover_message_signer;
+use provider_e2e::assets::{Dataset, publish_asset};
+use provider_e2e::chain::LocalChain;
+use provider_e2e::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const ALGO: &[u8] = b"print('hello from the algorithm')\n";
+const RESULT: &[u8] = b"result archive bytes, pretend this is output.tar";
+const ENTRYPOINT: &str = "python $ALGO";
+const IMAGE_CHECKSUM: &str =
+    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+struct Fixture {
+    dataset: Dataset,
+    algorithm: Dataset,
+    untrusted: Dataset,
+}
+
+fn consumer() -> Account {
+    Account::from_key(CONSUMER_KEY)
+}
+
+fn publish_algorithm(name: &str) -> Dataset {
+    let server = shared_file_server();
+    let file = json!({"type": "url", "url": format!("{}/files/algo.py", server.url)});
+    publish_asset(
+        LocalChain::shared(),
+        server,
+        name,
+        "access",
+        &[file],
+        0,
+        |ddo| {
+            ddo["metadata"]["type"] = json!("algorithm");
+            ddo["metadata"]["algorithm"] = json!({"language": "python", "container": {
+            "entrypoint": ENTRYPOINT, "image": "python", "tag": "3.11", "checksum": IMAGE_CHECKSUM}});
+        },
+    )
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let server = shared_file_server();
+        server.add_file("algo.py", ALGO.to_vec());
+        server.add_file("compute-data.csv", b"a,b\n1,2\n".to_vec());
+        server.add_file("result-0", RESULT.to_vec());
+        let algorithm = publish_algorithm("c2d-algo");
+        let untrusted = publish_algorithm("c2d-untrusted");
+        let container_checksum = hex::encode(Sha256::digest(format!("{ENTRYPOINT}{IMAGE_CHECKSUM}")));
+        let files_checksum = hex::encode(Sha256::digest(ALGO));
+        let file = json!({"type": "url", "url": format!("{}/files/compute-data.csv", server.url)});
+        let algo_did = algorithm.did.clone();
+        let dataset = publish_asset(LocalChain::shared(), server, "c2d-data", "compute", &[file], 0, move |ddo| {
+            ddo["services"][0]["compute"] = json!({"allowRawAlgorithm": false, "publisherTrustedAlgorithmPublishers": [],
+                "publisherTrustedAlgorithms": [{"did": algo_did, "filesChecksum": files_checksum, "containerSectionChecksum": container_checksum}]});
+        });
+        Fixture { dataset, algorithm, untrusted }
+    })
+}
+
+fn post(path: &str, body: &Value) -> Reply {
+    request(
+        "POST",
+        &shared_provider().url(path),
+        &[("Content-Type", "application/json")],
+        Some(body.to_string().as_bytes()),
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn initialize_body(f: &Fixture, algorithm: &Dataset, env: &str, valid_until: u64) -> Value {
+    json!({"datasets": [{"documentId": f.dataset.did, "serviceId": "svc"}],
+           "algorithm": {"documentId": algorithm.did, "serviceId": "svc"},
+           "compute": {"env": env, "validUntil": valid_until},
+           "consumerAddress": consumer().address})
+}
+
+fn order_with(chain: &LocalChain, asset: &Dataset, fee: &Value) -> B256 {
+    chain.mint_datatokens(asset.datatoken, chain.accounts.consumer, 1);
+    chain.fund_ocean(chain.accounts.consumer, asset.datatoken, 5000);
+    let receipt = chain.start_order(
+        chain.accounts.consumer,
+        chain.accounts.consumer,
+        asset.datatoken,
+        0,
+        fee,
+    );
+    assert_eq!(
+        receipt["status"], "0x1",
+        "startOrder refused the compute fee"
+    );
+    serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+}
+
+fn next_nonce(address: &str) -> String {
+    let reply = get(&shared_provider().url(&format!("/api/services/nonce?userAddress={address}")));
+    ((reply.json()["nonce"].as_f64().unwrap_or(0.0) as u64) + 1).to_string()
+}
+
+#[test]
+fn the_full_compute_flow_with_a_two_day_job_priced_on_its_whole_duration() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = shared_file_server();
+    let valid_until = now() + 2 * 24 * 3600;
+    let reply = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.algorithm, "env1", valid_until),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let quote = reply.json();
+    let fee = &quote["datasets"][0]["providerFee"];
+    let amount: U256 = fee["providerFeeAmount"].as_str().unwrap().parse().unwrap();
+    let per_second = U256::from(10).pow(U256::from(18)) / U256::from(60);
+    // env1 costs one token per minute: two days are ~2880 tokens (the reference's
+    // timedelta.seconds would have priced them as 0).
+    assert!(
+        amount <= U256::from(2 * 24 * 3600) * per_second + U256::from(10u64).pow(U256::from(18)),
+        "{amount}"
+    );
+    assert!(
+        amount >= U256::from(2 * 24 * 3600 - 120) * per_second,
+        "{amount}"
+    );
+    assert_eq!(fee["validUntil"], json!(valid_until));
+    assert_eq!(quote["algorithm"]["providerFee"]["providerFeeAmount"], "0");
+    let data: Value = serde_json::from_slice(
+        &hex::decode(
+            fee["providerData"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["environment"], "env1");
+
+    let dataset_tx = order_with(chain, &f.dataset, fee);
+    let algo_tx = order_with(chain, &f.algorithm, &quote["algorithm"]["providerFee"]);
+
+    let account = consumer();
+    let nonce = next_nonce(&account.address);
+    let start = json!({
+        "dataset": {"documentId": f.dataset.did, "serviceId": "svc", "transferTxId": format!("{dataset_tx:#x}")},
+        "algorithm": {"documentId": f.algorithm.did, "serviceId": "svc", "transferTxId": format!("{algo_tx:#x}")},
+        "environment": "env1", "consumerAddress": account.address, "nonce": nonce,
+        "signature": account.sign(&format!("{}{}{nonce}", account.address, f.dataset.did)),
+    });
+    let reply = post("/api/services/compute", &start);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()[0]["jobId"], "job-1");
+    let payload = server
+        .operator_calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.method == "POST")
+        .unwrap()
+        .body;
+    assert_eq!(payload["agreementId"], format!("{dataset_tx:#x}"));
+    assert_eq!(payload["environment"], "env1");
+    assert_eq!(payload["owner"], account.address);
+    assert_eq!(
+        payload["workflow"]["stages"][0]["input"][0]["id"],
+        f.dataset.did
+    );
+    assert_eq!(
+        payload["workflow"]["stages"][0]["algorithm"]["id"],
+        f.algorithm.did
+    );
+    let signed = format!("{}{}", account.address, payload["nonce"]);
+    let signer =
+        recover_message_signer(&signed, payload["providerSignature"].as_str().unwrap()).unwrap();
+    assert_eq!(signer.to_checksum(None), DEV_PROVIDER_ADDRESS);
+    // Replaying the start request is refused.
+    assert_eq!(post("/api/services/compute", &start).status, 400);
+
+    let status = get(&shared_provider().url(&format!(
+        "/api/services/compute?consumerAddress={}&jobId=job-1",
+        account.address
+    )));
+    assert_eq!(status.status, 200);
+    assert_eq!(status.json()[0]["status"], 70);
+    let call = server
+        .operator_calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.method == "GET" && c.path == "compute")
+        .unwrap();
+    let signer = recover_message_signer(
+        &format!("{}job-1{}", account.address, call.query["nonce"]),
+        &call.query["providerSignature"],
+    )
+    .unwrap();
+    assert_eq!(signer.to_checksum(None), DEV_PROVIDER_ADDRESS);
+
+    for method in ["PUT", "DELETE"] {
+        let nonce = next_nonce(&account.address);
+        let url = shared_provider().url(&format!(
+            "/api/services/compute?consumerAddress={}&jobId=job-1&nonce={nonce}&signature={}",
+            account.address,
+            account.sign(&format!("{}job-1{nonce}", account.address))
+        ));
+        let reply = request(method, &url, &[], None);
+        assert_eq!(reply.status, 200, "{method}: {}", reply.text());
+    }
+
+    let nonce = next_nonce(&account.address);
+    let result_url = shared_provider().url(&format!(
+        "/api/services/computeResult?consumerAddress={}&jobId=job-1&index=0&nonce={nonce}&signature={}",
+        account.address,
+        account.sign(&format!("{}job-10{nonce}", account.address))
+    ));
+    let result = get(&result_url);
+    assert_eq!(result.status, 200, "{}", result.text());
+    assert_eq!(result.body, RESULT);
+    let disposition = result.header("content-disposition").unwrap();
+    assert!(!disposition.contains("ignature"), "{disposition}");
+    let nonce = next_nonce(&account.address);
+    let ranged = request("GET", &shared_provider().url(&format!(
+        "/api/services/computeResult?consumerAddress={}&jobId=job-1&index=0&nonce={nonce}&signature={}",
+        account.address,
+        account.sign(&format!("{}job-10{nonce}", account.address))
+    )), &[("Range", "bytes=0-5")], None);
+    assert_eq!(
+        (ranged.status, ranged.body.clone()),
+        (206, RESULT[..6].to_vec())
+    );
+    assert_eq!(get(&result_url).status, 400, "a result URL is single use");
+}
+
+#[test]
+fn untrusted_and_raw_algorithms_are_refused() {
+    let _session = consumer_session();
+    let f = fixture();
+    let valid_until = now() + 3600;
+    let reply = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.untrusted, "env1", valid_until),
+    );
+    assert_eq!(
+        (reply.status, reply.json()),
+        (400, json!({"error": {"dataset": "not_trusted_algo"}}))
+    );
+    let mut raw = initialize_body(f, &f.algorithm, "env1", valid_until);
+    raw["algorithm"] = json!({"meta": {"rawcode": "print(1)", "container": {"entrypoint": ENTRYPOINT, "image": "python", "tag": "3", "checksum": IMAGE_CHECKSUM}}});
+    let reply = post("/api/services/initializeCompute", &raw);
+    assert_eq!(
+        (reply.status, reply.json()),
+        (400, json!({"error": {"dataset": "no_raw_algo_allowed"}}))
+    );
+}
+
+#[test]
+fn environment_and_validity_checks() {
+    let _session = consumer_session();
+    let f = fixture();
+    let reply = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.algorithm, "env1", now() - 10),
+    );
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            400,
+            json!({"error": "The validUntil value is not correct."})
+        )
+    );
+    let reply = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.algorithm, "nope", now() + 600),
+    );
+    assert_eq!(
+        (reply.status, reply.json()),
+        (400, json!({"error": "Compute environment does not exist"}))
+    );
+}
+
+#[test]
+fn an_order_for_another_environment_or_with_an_expired_fee_cannot_start_a_job() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let quote = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.algorithm, "env2", now() + 600),
+    )
+    .json();
+    let dataset_tx = order_with(chain, &f.dataset, &quote["datasets"][0]["providerFee"]);
+    let algo_tx = order_with(chain, &f.algorithm, &quote["algorithm"]["providerFee"]);
+    let account = consumer();
+    let start = |env: &str| {
+        let nonce = next_nonce(&account.address);
+        json!({
+            "dataset": {"documentId": f.dataset.did, "serviceId": "svc", "transferTxId": format!("{dataset_tx:#x}")},
+            "algorithm": {"documentId": f.algorithm.did, "serviceId": "svc", "transferTxId": format!("{algo_tx:#x}")},
+            "environment": env, "consumerAddress": account.address, "nonce": nonce,
+            "signature": account.sign(&format!("{}{}{nonce}", account.address, f.dataset.did)),
+        })
+    };
+    let reply = post("/api/services/compute", &start("env1"));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            400,
+            json!({"error": {"dataset.serviceId": "order_invalid"}})
+        )
+    );
+    // The env2 order is fine now, and refused once its fee has expired in chain time.
+    let wrong_signer = {
+        let mut body = start("env2");
+        body["signature"] = json!(Account::named("c2d-mallory").sign("x"));
+        body
+    };
+    assert_eq!(post("/api/services/compute", &wrong_signer).status, 400);
+    chain.increase_time(700);
+    let reply = post("/api/services/compute", &start("env2"));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (
+            400,
+            json!({"error": {"dataset.serviceId": "order_invalid"}})
+        )
+    );
+}
+
+#[test]
+fn environments_are_keyed_by_chain_and_containers_validated() {
+    let _session = consumer_session();
+    let reply = get(&shared_provider().url("/api/services/computeEnvironments"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let envs = reply.json();
+    assert_eq!(envs["8996"][0]["id"], "env1");
+    assert_eq!(
+        envs["8996"][0]["feeToken"],
+        LocalChain::shared().contracts.ocean.to_checksum(None)
+    );
+    let ok = post(
+        "/api/services/validateContainer",
+        &json!({"entrypoint": "run", "image": "img", "tag": "1", "checksum": "sha256:abc"}),
+    );
+    assert_eq!(ok.status, 200);
+    let bad = post(
+        "/api/services/validateContainer",
+        &json!({"entrypoint": "run", "image": "img", "checksum": "md5:abc"}),
+    );
+    assert_eq!(
+        (bad.status, bad.json()),
+        (400, json!({"error": "checksum_prefix"}))
+    );
+    let missing = post("/api/services/validateContainer", &json!({"image": "img"}));
+    assert_eq!(
+        (missing.status, missing.json()),
+        (400, json!({"error": "missing_entrypoint_image_checksum"}))
+    );
+}
+
+#[test]
+fn without_an_operator_compute_routes_are_404_and_an_operator_outage_is_503() {
+    let _session = consumer_session();
+    let dir = TempDir::new("no-operator");
+    let provider = Provider::start(dir.path(), Provider::default_vars());
+    assert_eq!(
+        get(&provider.url("/api/services/computeEnvironments")).status,
+        404
+    );
+    assert!(
+        get(&provider.url("/")).json()["serviceEndpoints"]
+            .get("computeStart")
+            .is_none()
+    );
+    drop(provider);
+    let dir = TempDir::new("operator-down");
+    let mut vars = Provider::default_vars();
+    vars.insert(
+        "operator_service_url".into(),
+        format!("http://127.0.0.1:{}/secret-path", free_port()),
+    );
+    let provider = Provider::start(dir.path(), vars);
+    let reply = get(&provider.url("/api/services/computeEnvironments"));
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(
+        !reply.text().contains("127.0.0.1") && !reply.text().contains("secret-path"),
+        "{}",
+        reply.text()
+    );
+}
