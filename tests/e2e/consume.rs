@@ -611,3 +611,77 @@ fn origin_down_is_503_without_its_url() {
         reply.text()
     );
 }
+
+#[test]
+fn look_alike_order_and_fee_events_from_another_contract_are_refused() {
+    use alloy_sol_types::SolEvent;
+    use ocean_provider::chain::abi::{OrderStarted, ProviderFee as ProviderFeeEvent};
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    // A genuine fee, signed by the provider through a free initialize...
+    let quote = initialize(shared_provider(), &f.dataset, &consumer().address, "").json();
+    let fee = &quote["providerFee"];
+    let text = |name: &str| fee[name].as_str().unwrap().to_owned();
+    let fee_event = ProviderFeeEvent {
+        providerFeeAddress: text("providerFeeAddress").parse().unwrap(),
+        providerFeeToken: text("providerFeeToken").parse().unwrap(),
+        providerFeeAmount: text("providerFeeAmount").parse().unwrap(),
+        providerData: hex::decode(text("providerData").trim_start_matches("0x"))
+            .unwrap()
+            .into(),
+        v: u8::try_from(fee["v"].as_u64().unwrap()).unwrap(),
+        r: text("r").parse().unwrap(),
+        s: text("s").parse().unwrap(),
+        validUntil: alloy_primitives::U256::ZERO,
+    };
+    // ...and an order for our consumer, both emitted by a contract that is not the datatoken.
+    let started = OrderStarted {
+        consumer: chain.accounts.consumer,
+        payer: chain.accounts.consumer,
+        amount: alloy_primitives::U256::from(10).pow(alloy_primitives::U256::from(18)),
+        serviceIndex: alloy_primitives::U256::ZERO,
+        timestamp: alloy_primitives::U256::from(now_secs()),
+        publishMarketAddress: Address::ZERO,
+        blockNumber: alloy_primitives::U256::from(1u64),
+    };
+    let as_log = |data: alloy_primitives::LogData| {
+        let topics = data.topics();
+        ([topics[0], topics[1], topics[2]], data.data.to_vec())
+    };
+    let code = provider_e2e::chain::event_emitter_code(&[
+        as_log(fee_event.encode_log_data()),
+        as_log(started.encode_log_data()),
+    ]);
+    let forger = chain.deploy(chain.accounts.stranger, code, Vec::new());
+    let receipt = chain.transact(chain.accounts.consumer, forger, Vec::new());
+    assert_eq!(
+        receipt["logs"].as_array().unwrap().len(),
+        2,
+        "the forger emitted both events"
+    );
+    let forged_tx: B256 = serde_json::from_value(receipt["transactionHash"].clone()).unwrap();
+    let account = consumer();
+    let reply = get(&download_url(
+        &f.dataset,
+        &forged_tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    ));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        error_of(&reply).contains("Cannot find the event for the provider fee"),
+        "{}",
+        reply.text()
+    );
+    assert_ne!(reply.body, SMALL);
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

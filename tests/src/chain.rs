@@ -148,6 +148,45 @@ fn log_forger_code() -> Vec<u8> {
     init
 }
 
+/// Init code of a contract that, when called, emits exactly `logs` (three topics
+/// each, data copied from its own code): forged events for emitter-check tests.
+pub fn event_emitter_code(logs: &[([B256; 3], Vec<u8>)]) -> Vec<u8> {
+    // Per log: CODECOPY(0, offset, len); LOG3(0, len, t0, t1, t2). Then STOP, then data.
+    let per_log = 3 + 3 + 2 + 1 + 33 * 3 + 3 + 2 + 1;
+    let code_len = per_log * logs.len() + 1;
+    let mut runtime = Vec::new();
+    let mut data_offset = code_len;
+    for (topics, data) in logs {
+        let len = u16::try_from(data.len()).unwrap();
+        let offset = u16::try_from(data_offset).unwrap();
+        runtime.push(0x61);
+        runtime.extend_from_slice(&len.to_be_bytes());
+        runtime.push(0x61);
+        runtime.extend_from_slice(&offset.to_be_bytes());
+        runtime.extend_from_slice(&[0x60, 0x00, 0x39]);
+        for topic in [topics[2], topics[1], topics[0]] {
+            runtime.push(0x7f);
+            runtime.extend_from_slice(topic.as_slice());
+        }
+        runtime.push(0x61);
+        runtime.extend_from_slice(&len.to_be_bytes());
+        runtime.extend_from_slice(&[0x60, 0x00, 0xa3]);
+        data_offset += data.len();
+    }
+    runtime.push(0x00);
+    assert_eq!(runtime.len(), code_len);
+    for (_, data) in logs {
+        runtime.extend_from_slice(data);
+    }
+    let len = u16::try_from(runtime.len()).unwrap();
+    let mut init = vec![0x61];
+    init.extend_from_slice(&len.to_be_bytes());
+    init.extend_from_slice(&[0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3]);
+    assert_eq!(init.len(), 12);
+    init.extend_from_slice(&runtime);
+    init
+}
+
 impl LocalChain {
     /// The chain shared by every test of this process.
     pub fn shared() -> &'static LocalChain {
