@@ -401,3 +401,53 @@ fn without_an_operator_compute_routes_are_404_and_an_operator_outage_is_503() {
         reply.text()
     );
 }
+
+#[test]
+fn a_dataset_of_another_provider_is_quoted_by_that_provider() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = shared_file_server();
+    // A second provider with its own key, on the same chain and metadata cache.
+    let remote_key = Account::named("remote-provider");
+    let remote_hex = format!("0x{}", hex::encode(remote_key.key.to_bytes()));
+    let dir = TempDir::new("remote-provider");
+    let mut vars = Provider::chain_vars(chain);
+    vars.insert("provider_private_key".into(), remote_hex.clone());
+    vars.insert("aquarius_url".into(), server.url.clone());
+    let remote = Provider::start(dir.path(), vars);
+    let remote_public = ocean_provider::config::ProviderKey::parse(&remote_hex)
+        .unwrap()
+        .public_key();
+    let file = json!({"type": "url", "url": format!("{}/files/compute-data.csv", server.url)});
+    let remote_url = remote.base_url.clone();
+    let elsewhere = provider_e2e::assets::publish_asset_for(
+        chain,
+        server,
+        "c2d-remote",
+        "access",
+        &[file],
+        0,
+        &remote_public,
+        |ddo| {
+            ddo["services"][0]["serviceEndpoint"] = json!(remote_url);
+        },
+    );
+    let mut body = initialize_body(f, &f.algorithm, "env1", now() + 3600);
+    body["datasets"] = json!([{"documentId": f.dataset.did, "serviceId": "svc"}, {"documentId": elsewhere.did, "serviceId": "svc"}]);
+    let reply = post("/api/services/initializeCompute", &body);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let quote = reply.json();
+    assert_eq!(
+        quote["datasets"][0]["providerFee"]["providerFeeAddress"],
+        DEV_PROVIDER_ADDRESS
+    );
+    assert_eq!(
+        quote["datasets"][1]["providerFee"]["providerFeeAddress"], remote_key.address,
+        "{quote}"
+    );
+    assert_eq!(
+        quote["datasets"][1]["datatoken"],
+        json!(elsewhere.datatoken.to_checksum(None))
+    );
+}

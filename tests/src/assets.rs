@@ -31,13 +31,21 @@ pub fn provider_public_key() -> k256::PublicKey {
 
 /// Encrypts a files list the v4.1 way, naming its NFT and datatoken.
 pub fn encrypt_files(nft: &Address, datatoken: &Address, files: &[Value]) -> String {
+    encrypt_files_for(&provider_public_key(), nft, datatoken, files)
+}
+
+/// [`encrypt_files`] for another provider's key.
+pub fn encrypt_files_for(
+    provider: &k256::PublicKey,
+    nft: &Address,
+    datatoken: &Address,
+    files: &[Value],
+) -> String {
     let plain =
         json!({"datatokenAddress": datatoken, "nftAddress": nft, "files": files}).to_string();
     format!(
         "0x{}",
-        hex::encode(
-            ocean_provider::cipher::encrypt(&provider_public_key(), plain.as_bytes()).unwrap()
-        )
+        hex::encode(ocean_provider::cipher::encrypt(provider, plain.as_bytes()).unwrap())
     )
 }
 
@@ -64,6 +72,30 @@ pub fn publish_asset(
     timeout: u64,
     edit: impl FnOnce(&mut Value),
 ) -> Dataset {
+    publish_asset_for(
+        chain,
+        aquarius,
+        name,
+        service_type,
+        files,
+        timeout,
+        &provider_public_key(),
+        edit,
+    )
+}
+
+/// Like [`publish_asset`], for the provider whose public key is `provider`.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_asset_for(
+    chain: &LocalChain,
+    aquarius: &FileServer,
+    name: &str,
+    service_type: &str,
+    files: &[Value],
+    timeout: u64,
+    provider: &k256::PublicKey,
+    edit: impl FnOnce(&mut Value),
+) -> Dataset {
     let (nft, datatoken) = chain.create_nft_with_datatoken(name);
     let did = did_of(&nft, 8996);
     let ddo = json!({
@@ -78,7 +110,7 @@ pub fn publish_asset(
             "type": service_type,
             "datatokenAddress": datatoken.to_checksum(None),
             "serviceEndpoint": "http://127.0.0.1:3000",
-            "files": encrypt_files(&nft, &datatoken, files),
+            "files": encrypt_files_for(provider, &nft, &datatoken, files),
             "timeout": timeout,
         }],
         "nft": {"address": nft.to_checksum(None), "state": 0, "owner": chain.accounts.publisher.to_checksum(None)},
@@ -86,7 +118,7 @@ pub fn publish_asset(
     let mut ddo = ddo;
     edit(&mut ddo);
     let bytes = ddo.to_string().into_bytes();
-    let encrypted = ocean_provider::cipher::encrypt(&provider_public_key(), &bytes).unwrap();
+    let encrypted = ocean_provider::cipher::encrypt(provider, &bytes).unwrap();
     chain.set_metadata(nft, 2, encrypted, &bytes);
     aquarius.add_ddo(ddo.clone());
     Dataset {

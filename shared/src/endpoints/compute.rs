@@ -267,12 +267,21 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
         .position(|(_, _, _, order)| order.is_some())
         .unwrap_or(0);
     let mut answers = Vec::with_capacity(items.len());
-    for (position, (ddo, index, _, order)) in items.iter().enumerate() {
+    for (position, (ddo, index, input, order)) in items.iter().enumerate() {
         let service = &ddo.services[*index];
         let chain = chains
             .get(ddo.chain_id.unwrap_or(0))
             .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+        // A service whose files this provider cannot decrypt is served by another
+        // provider: its own initialize quotes it (decided by the key, not by calling
+        // ourselves over HTTP as the reference did).
+        if crate::asset::files::service_files(ddo, service, chain).is_none() {
+            answers.push(remote_initialize(
+                platform, service, input, &consumer, policy,
+            )?);
+            continue;
+        }
         if let Some(order) = order
             && U256::from(valid_until) <= order.fee_valid_until
         {
@@ -313,6 +322,62 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
         body["algorithm"] = answer;
     }
     Ok(ApiResponse::json(200, &body))
+}
+
+/// Asks the provider named by a service's `serviceEndpoint` for its quote, with the
+/// outbound safety rules of any other fetch; its JSON answer is used as it is.
+fn remote_initialize(
+    platform: &Platform<'_>,
+    service: &crate::asset::ddo::Service,
+    input: &Value,
+    consumer: &Address,
+    policy: FetchPolicy,
+) -> Result<Value> {
+    let endpoint = service
+        .service_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| refusal("datasets", "compute_services_not_in_same_provider"))?;
+    let mut query: Vec<(&str, String)> = vec![("consumerAddress", checksum(consumer))];
+    for key in [
+        "documentId",
+        "serviceId",
+        "transferTxId",
+        "fileIndex",
+        "userdata",
+    ] {
+        if let Some(value) = input.get(key).filter(|v| !v.is_null()) {
+            query.push((key, crate::request::python_str(value)));
+        }
+    }
+    let url = crate::compute::operator::with_query(
+        &format!("{}/api/services/initialize", endpoint.trim_end_matches('/')),
+        &query,
+    );
+    let unavailable =
+        || ProviderError::Upstream("The provider of a dataset is unavailable.".into());
+    let (response, _) =
+        crate::asset::fetch::send_checked(platform.http, policy, "GET", &url, &[], &[]).map_err(
+            |err| match err {
+                crate::asset::fetch::FetchError::Unsafe(reason) => {
+                    ProviderError::BadRequest(format!("Unsafe serviceEndpoint: {reason}."))
+                }
+                _ => unavailable(),
+            },
+        )?;
+    let status = response.status;
+    let body = response.read_body(1024 * 1024).map_err(|_| unavailable())?;
+    let answer: Value = serde_json::from_slice(&body).map_err(|_| unavailable())?;
+    if status != 200 {
+        return Err(ProviderError::BadRequest(format!(
+            "The provider of a dataset refused it: {}",
+            answer
+                .get("error")
+                .map(Value::to_string)
+                .unwrap_or_default()
+        )));
+    }
+    Ok(answer)
 }
 
 fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
