@@ -19,7 +19,7 @@ fn files() -> &'static file_server::FileServer {
         server.add_file("data.csv", CSV.to_vec());
         server.add_file("QmTestCid", b"ipfs content".to_vec());
         server.add_file("arTx1", b"arweave content".to_vec());
-        server.add_file("big.bin", vec![7u8; 6 * 1024 * 1024]);
+        server.add_file("checksum-limit.bin", vec![7u8; 6 * 1024 * 1024]);
     });
     server
 }
@@ -83,14 +83,14 @@ fn length_comes_from_head_or_a_one_byte_range_never_from_the_whole_body() {
 #[test]
 fn files_above_max_checksum_length_are_not_hashed() {
     let provider = shared_provider();
-    let mut body = url_file("/files/big.bin");
+    let mut body = url_file("/files/checksum-limit.bin");
     body["checksum"] = json!(true);
     let entry = first(&fileinfo(provider, body));
     assert_eq!(entry["valid"], true);
     assert_eq!(entry["contentLength"], (6 * 1024 * 1024).to_string());
     assert!(entry.get("checksum").is_none(), "{entry}");
     // Only the HEAD reached the origin: nothing was downloaded to find that out.
-    assert_eq!(files().methods("/files/big.bin"), vec!["HEAD"]);
+    assert_eq!(files().methods("/files/checksum-limit.bin"), vec!["HEAD"]);
 }
 
 #[test]
