@@ -38,3 +38,30 @@ pub use response::{ApiResponse, Reply};
 
 /// Result type of every fallible provider operation.
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// Declares the Spin HTTP component of an endpoint group: the whole body of a
+/// component crate. `buffered` endpoints answer with a complete response and read request
+/// bodies up to `limit`; `streaming` ones may pass an upstream body straight through.
+#[macro_export]
+macro_rules! spin_component {
+    (buffered: $handler:path, limit: $limit:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[spin_sdk::http_component]
+        async fn handle(
+            request: spin_sdk::http::IncomingRequest,
+            outparam: spin_sdk::http::ResponseOutparam,
+        ) {
+            $crate::spin_adapter::serve(request, outparam, $handler, $limit).await;
+        }
+    };
+    (streaming: $handler:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[spin_sdk::http_component]
+        async fn handle(
+            request: spin_sdk::http::IncomingRequest,
+            outparam: spin_sdk::http::ResponseOutparam,
+        ) {
+            $crate::spin_adapter::serve_streaming(request, outparam, $handler).await;
+        }
+    };
+}

@@ -4,18 +4,4 @@
 // The `http_component` macro expands to the component's export glue, which is unsafe.
 #![allow(unsafe_code)]
 
-#[cfg(target_arch = "wasm32")]
-#[spin_sdk::http_component]
-async fn handle(
-    request: spin_sdk::http::IncomingRequest,
-    outparam: spin_sdk::http::ResponseOutparam,
-) {
-    use ocean_provider::endpoints;
-    ocean_provider::spin_adapter::serve(
-        request,
-        outparam,
-        endpoints::encrypt::handle,
-        endpoints::encrypt::max_document_size,
-    )
-    .await;
-}
+ocean_provider::spin_component!(buffered: ocean_provider::endpoints::encrypt::handle, limit: ocean_provider::endpoints::encrypt::max_document_size);

@@ -65,6 +65,16 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
     Reply::Full(response)
 }
 
+/// The configured chain of an asset, or 400.
+fn asset_chain<'c>(chains: &'c Chains, ddo: &Ddo) -> Result<&'c crate::config::Chain> {
+    let id = ddo.chain_id.unwrap_or(0);
+    chains.get(id).ok_or_else(|| {
+        ProviderError::BadRequest(format!(
+            "Unsupported chainId {id}: this provider does not serve the asset's chain."
+        ))
+    })
+}
+
 fn policy(platform: &Platform<'_>) -> Result<FetchPolicy> {
     Ok(FetchPolicy {
         allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
@@ -239,9 +249,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
     for (i, input) in datasets.iter().enumerate() {
         let (ddo, index) =
             validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
-        let chain = chains
-            .get(ddo.chain_id.unwrap_or(0))
-            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let chain = asset_chain(&chains, &ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id), true)?;
         items.push((ddo, index, input.clone(), order));
@@ -254,9 +262,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
         let (index, _) = ddo
             .service(service_id)
             .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
-        let chain = chains
-            .get(ddo.chain_id.unwrap_or(0))
-            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let chain = asset_chain(&chains, ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let order = existing_order(&rpc, ddo, index, consumer, request, None, true)?;
         items.push(((**ddo).clone(), index, request.clone(), order));
@@ -269,9 +275,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
     let mut answers = Vec::with_capacity(items.len());
     for (position, (ddo, index, input, order)) in items.iter().enumerate() {
         let service = &ddo.services[*index];
-        let chain = chains
-            .get(ddo.chain_id.unwrap_or(0))
-            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let chain = asset_chain(&chains, ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         // A service whose files this provider cannot decrypt is served by another
         // provider: its own initialize quotes it (decided by the key, not by calling
@@ -424,9 +428,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     for (i, input) in inputs.iter().enumerate() {
         let (ddo, index) =
             validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
-        let chain = chains
-            .get(ddo.chain_id.unwrap_or(0))
-            .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+        let chain = asset_chain(&chains, &ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let res = crate::compute::workflow::resource_name(i);
         if input
@@ -465,9 +467,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
             let (index, service) = ddo
                 .service(service_id)
                 .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
-            let chain = chains
-                .get(ddo.chain_id.unwrap_or(0))
-                .ok_or_else(|| ProviderError::BadRequest("Unsupported chain".into()))?;
+            let chain = asset_chain(&chains, ddo)?;
             let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
             let order = existing_order(&rpc, ddo, index, consumer, request, None, false)?
                 .ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
