@@ -313,6 +313,16 @@ mod tests {
                 .starts_with("Cannot find the event for the provider fee"),
             "{refusal:?}"
         );
+        // A fee quoted for no (or another) compute environment does not pay for this one.
+        let kv = MemoryKeyValue::default();
+        let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
+        let mut for_env = query(datatoken, consumer);
+        for_env.environment = Some("env1");
+        let refusal = validate_order(&rpc, &for_env).unwrap().unwrap_err();
+        assert_eq!(
+            refusal.0,
+            "Mismatch between ordered c2d environment and selected one."
+        );
         // And the genuine order is not for somebody else.
         let kv = MemoryKeyValue::default();
         let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
