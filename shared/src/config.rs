@@ -56,6 +56,15 @@ pub fn boolean(vars: &dyn Variables, name: &str, default: bool) -> Result<bool> 
     }
 }
 
+/// `request_timeout` (seconds, default 10): the timeout of every upstream call (connect,
+/// first byte and between bytes) to RPC nodes, the metadata cache, the operator and
+/// file origins.
+pub fn request_timeout(vars: &dyn Variables) -> Result<std::time::Duration> {
+    Ok(std::time::Duration::from_secs(
+        integer(vars, "request_timeout", 10)?.max(1),
+    ))
+}
+
 /// A secp256k1 private key of the provider. `Debug` never shows it.
 #[derive(Clone)]
 pub struct ProviderKey(SigningKey);

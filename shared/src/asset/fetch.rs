@@ -34,6 +34,16 @@ pub struct FetchPolicy {
     pub timeout: Duration,
 }
 
+impl FetchPolicy {
+    /// The policy configured by `allow_non_public_ip` and `request_timeout`.
+    pub fn from_config(vars: &dyn crate::ports::Variables) -> Result<Self> {
+        Ok(Self {
+            allow_non_public: crate::config::boolean(vars, "allow_non_public_ip", false)?,
+            timeout: crate::config::request_timeout(vars)?,
+        })
+    }
+}
+
 /// Why a file could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {

@@ -5,7 +5,6 @@
 use alloy_primitives::{Address, U256};
 use serde_json::{Value, json};
 
-use super::decrypt::request_timeout;
 use super::initialize::{fee_token, order_query};
 use super::respond;
 use crate::address::checksum;
@@ -75,13 +74,6 @@ fn asset_chain<'c>(chains: &'c Chains, ddo: &Ddo) -> Result<&'c crate::config::C
     })
 }
 
-fn policy(platform: &Platform<'_>) -> Result<FetchPolicy> {
-    Ok(FetchPolicy {
-        allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
-        timeout: request_timeout(platform)?,
-    })
-}
-
 fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
 }
@@ -105,7 +97,7 @@ fn require(params: &Params, fields: &[&str]) -> Result<()> {
 }
 
 fn environments(platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let chains = Chains::load(platform.vars)?;
     let mut all = serde_json::Map::new();
     for chain in chains.iter() {
@@ -231,7 +223,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
         ));
     }
     let env_id = params.text("compute.env").unwrap_or_default();
-    let timeout = request_timeout(platform)?;
+    let timeout = config::request_timeout(platform.vars)?;
     let operator = Operator::configured(platform, timeout)?;
     let chains = Chains::load(platform.vars)?;
     let (env, _env_chain) = find_environment(&operator, &chains, &env_id)?;
@@ -242,7 +234,7 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let policy = policy(platform)?;
+    let policy = FetchPolicy::from_config(platform.vars)?;
 
     // Every input, then the algorithm, with its DDO, service index and existing order.
     let mut items: Vec<(Ddo, usize, Value, Option<ValidOrder>)> = Vec::new();
@@ -396,7 +388,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
             "nonce",
         ],
     )?;
-    let timeout = request_timeout(platform)?;
+    let timeout = config::request_timeout(platform.vars)?;
     let operator = Operator::configured(platform, timeout)?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let job_id = params.text("jobId").unwrap_or_default();
@@ -422,7 +414,7 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
         Some(Value::Array(more)) => inputs.extend(more.iter().cloned()),
         Some(_) => return Err(refusal("additional_input", "invalid")),
     }
-    let policy = policy(platform)?;
+    let policy = FetchPolicy::from_config(platform.vars)?;
     let mut stage_inputs = Vec::new();
     let mut paid: Vec<(ValidOrder, String, u64)> = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
@@ -561,7 +553,7 @@ fn job_query(
 }
 
 fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let params = request.params();
     let consumer = signer_address(&params, "consumerAddress")?;
     let query = job_query(&operator, &params, &checksum(&consumer))?;
@@ -570,7 +562,7 @@ fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> 
 }
 
 fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, request_timeout(platform)?)?;
+    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let params = request.params();
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let message = format!(
@@ -588,7 +580,7 @@ fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
 fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
     let mut stream = None;
     let response = respond(request, platform, "compute", &["GET"], || {
-        let operator = Operator::configured(platform, request_timeout(platform)?)?;
+        let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
         let params = request.params();
         require(&params, &["jobId", "index", "consumerAddress", "nonce"])?;
         let consumer_text = params.text("consumerAddress").unwrap_or_default();

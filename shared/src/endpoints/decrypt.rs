@@ -11,7 +11,6 @@
 //! `eth_call`.
 
 use std::io::Write;
-use std::time::Duration;
 
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::SolEvent;
@@ -44,13 +43,6 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     respond(request, platform, "decrypt", &["POST"], || {
         decrypt(request, platform)
     })
-}
-
-/// Request-level timeout for upstream calls (`request_timeout`, seconds).
-pub fn request_timeout(platform: &Platform<'_>) -> Result<Duration> {
-    Ok(Duration::from_secs(
-        config::integer(platform.vars, "request_timeout", 10)?.max(1),
-    ))
 }
 
 fn validate(params: &Params) -> Result<()> {
@@ -238,7 +230,7 @@ fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse>
         chain,
         platform.http,
         platform.kv,
-        request_timeout(platform)?,
+        config::request_timeout(platform.vars)?,
     );
     let factory_flag = format!("erc721List:{factory:#x}:{nft:#x}");
     let registered_cached = rpc.cached_flag(&factory_flag);

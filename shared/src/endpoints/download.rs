@@ -3,7 +3,6 @@
 //! from its origin — one upstream request, passed through as it arrives, with `Range`
 //! forwarded for resumable downloads.
 
-use super::decrypt::request_timeout;
 use super::fileinfo::asset_service;
 use super::initialize::{order_query, parse_file_index, reachable_file};
 use super::respond;
@@ -103,7 +102,7 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
     let chains = Chains::load(platform.vars)?;
     let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
     let net = network_name(chain.id);
-    let timeout = request_timeout(platform)?;
+    let timeout = config::request_timeout(platform.vars)?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
     check_consumable(&rpc, &ddo, &authorized.signer)?;
     let service = &ddo.services[index];
@@ -127,9 +126,9 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
         file_index,
         userdata.as_ref(),
     )?;
-    let allow_non_public = config::boolean(platform.vars, "allow_non_public_ip", false)?;
+    let policy = FetchPolicy::from_config(platform.vars)?;
     if let FileRequest::Http { url, .. } = &file {
-        check_url(url, allow_non_public).map_err(|reason| {
+        check_url(url, policy.allow_non_public).map_err(|reason| {
             ProviderError::BadRequest(format!("Provider {net}: Unsafe URL: {reason}."))
         })?;
     }
@@ -158,10 +157,6 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
             if let (Some(range), false) = (request.header("range"), ddo_sets_range) {
                 headers.push(("range".into(), range.to_owned()));
             }
-            let policy = FetchPolicy {
-                allow_non_public,
-                timeout,
-            };
             let (response, _final_url) =
                 send_checked(platform.http, policy, &method, &url, &headers, &body).map_err(
                     |err| match err {

@@ -9,7 +9,6 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::decrypt::request_timeout;
 use super::respond;
 use crate::asset::ddo::{Ddo, resolve_ddo};
 use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, http_details};
@@ -51,13 +50,6 @@ fn wants_checksum(params: &Params) -> bool {
     }
 }
 
-fn policy(platform: &Platform<'_>) -> Result<FetchPolicy> {
-    Ok(FetchPolicy {
-        allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
-        timeout: request_timeout(platform)?,
-    })
-}
-
 /// The asset, its service and chain for `did` + `serviceId`, with the reference's
 /// messages.
 pub fn asset_service<'c>(
@@ -66,7 +58,7 @@ pub fn asset_service<'c>(
     did: &str,
     service_id: &str,
 ) -> Result<(Ddo, usize, &'c Chain)> {
-    let ddo = resolve_ddo(platform, did, request_timeout(platform)?)?;
+    let ddo = resolve_ddo(platform, did, config::request_timeout(platform.vars)?)?;
     let chain_id = ddo.chain_id.unwrap_or(0);
     let net = network_name(chain_id);
     let (index, _) = ddo
@@ -90,7 +82,12 @@ fn file_entry(
     let mut entry = json!({"index": index, "type": object.kind.name(), "valid": false});
     let details = match &request {
         FileRequest::Http { .. } => {
-            match http_details(platform.http, policy(platform)?, &request, checksum_limit) {
+            match http_details(
+                platform.http,
+                FetchPolicy::from_config(platform.vars)?,
+                &request,
+                checksum_limit,
+            ) {
                 Ok(details) => {
                     details.map(|d| (d.content_length, d.content_type, d.filename, d.checksum))
                 }
@@ -101,18 +98,20 @@ fn file_entry(
             }
         }
         FileRequest::Contract { .. } => {
-            contract_content(platform, &request, request_timeout(platform)?)?.map(|content| {
-                let length = content.len() as u64;
-                let checksum = checksum_limit
-                    .filter(|limit| length <= *limit)
-                    .map(|_| hex::encode(Sha256::digest(&content)));
-                (
-                    Some(length),
-                    "application/json".to_owned(),
-                    String::new(),
-                    checksum,
-                )
-            })
+            contract_content(platform, &request, config::request_timeout(platform.vars)?)?.map(
+                |content| {
+                    let length = content.len() as u64;
+                    let checksum = checksum_limit
+                        .filter(|limit| length <= *limit)
+                        .map(|_| hex::encode(Sha256::digest(&content)));
+                    (
+                        Some(length),
+                        "application/json".to_owned(),
+                        String::new(),
+                        checksum,
+                    )
+                },
+            )
         }
     };
     if let Some((length, content_type, filename, checksum)) = details {
@@ -239,7 +238,7 @@ fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
         chain,
         platform.http,
         platform.kv,
-        request_timeout(platform)?,
+        config::request_timeout(platform.vars)?,
     );
     let owner = rpc
         .eth_call(

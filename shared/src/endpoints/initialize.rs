@@ -6,7 +6,6 @@
 use alloy_primitives::{Address, U256};
 use serde_json::{Value, json};
 
-use super::decrypt::request_timeout;
 use super::fileinfo::asset_service;
 use super::respond;
 use crate::address::parse_address;
@@ -143,7 +142,7 @@ fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
     let chains = Chains::load(platform.vars)?;
     let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
     let net = network_name(chain.id);
-    let timeout = request_timeout(platform)?;
+    let timeout = config::request_timeout(platform.vars)?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
     check_consumable(&rpc, &ddo, &consumer)?;
     let service = &ddo.services[index];
@@ -173,10 +172,7 @@ fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
         )?;
         let reachable = match &file {
             FileRequest::Http { .. } => {
-                let policy = FetchPolicy {
-                    allow_non_public: config::boolean(platform.vars, "allow_non_public_ip", false)?,
-                    timeout,
-                };
+                let policy = FetchPolicy::from_config(platform.vars)?;
                 matches!(
                     http_details(platform.http, policy, &file, None),
                     Ok(Some(_))
