@@ -226,6 +226,19 @@ pub fn python_float_repr(value: f64) -> String {
     }
 }
 
+/// Percent-encodes a query component (everything but unreserved characters).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Parses an `application/x-www-form-urlencoded` query string.
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
     query

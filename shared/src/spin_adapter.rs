@@ -81,6 +81,20 @@ impl Variables for SpinVariables {
     }
 }
 
+/// Header names (lowercase) and values (lossy UTF-8) of a WASI header map.
+fn header_pairs(fields: &wasi_http::Fields) -> Vec<(String, String)> {
+    fields
+        .entries()
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// How large a request body an endpoint accepts.
 pub type BodyLimit = fn(&Platform<'_>) -> crate::Result<u64>;
 
@@ -167,17 +181,7 @@ async fn read_request(
 ) -> crate::Result<ApiRequest> {
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let mut api_request = ApiRequest::new(&request.method().to_string(), &path_with_query);
-    api_request.headers = request
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(name, value)| {
-            (
-                name.to_ascii_lowercase(),
-                String::from_utf8_lossy(&value).into_owned(),
-            )
-        })
-        .collect();
+    api_request.headers = header_pairs(&request.headers());
     if matches!(api_request.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         return Ok(api_request);
     }
@@ -335,17 +339,7 @@ impl HttpClient for SpinHttp {
             _ => return Err(HttpError::Connection),
         };
         let status = response.status();
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(name, value)| {
-                (
-                    name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(&value).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(&response.headers());
         let incoming = response
             .consume()
             .map_err(|_| HttpError::Other("response body unavailable".into()))?;

@@ -467,17 +467,7 @@ fn alloy_keccak(data: &[u8]) -> [u8; 32] {
 }
 
 /// Percent-encodes a query value.
-pub fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub use ocean_provider::request::percent_encode as encode;
 
 /// Flushes test output (helps when a test hangs on a child process).
 pub fn flush() {

@@ -8,6 +8,7 @@ use crate::address::parse_address;
 use crate::cipher;
 use crate::config::{self, Chain};
 use crate::ports::Platform;
+use crate::request::percent_encode;
 use crate::signature::decode_hex;
 use crate::{ProviderError, Result};
 
@@ -293,18 +294,6 @@ pub enum FileRequest {
         /// Arguments by input name.
         userdata: Option<Value>,
     },
-}
-
-fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 fn with_query(url: &str, userdata: &Value) -> String {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::config::{self, ProviderKey, universal_key};
 use crate::outbound::{OutboundRequest, OutboundResponse};
 use crate::ports::Platform;
-use crate::request::parse_query;
+use crate::request::{parse_query, percent_encode};
 use crate::signature::sign_message;
 use crate::{ProviderError, Result};
 
@@ -46,23 +46,11 @@ pub fn nanosecond_nonce(platform: &Platform<'_>) -> String {
     nanos.to_string()
 }
 
-fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// Builds `url?k=v&...`.
 pub fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
     let query: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect();
     if query.is_empty() {
         url.to_owned()
