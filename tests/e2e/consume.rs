@@ -685,3 +685,45 @@ fn now_secs() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+#[test]
+fn an_origin_redirecting_to_a_private_address_is_refused() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let server = files();
+    let target = "http://169.254.169.254/latest/meta-data/";
+    let redirecting =
+        json!({"type": "url", "url": format!("{}/redirect-to?{}", server.url, encode(target))});
+    let dataset = publish_dataset(
+        chain,
+        server,
+        "consume-redirect",
+        "access",
+        &[redirecting],
+        0,
+    );
+    let tx = order_checking(chain, &dataset, "");
+    let account = consumer();
+    // The origin is on loopback, so the component's own literal check must be off here
+    // (it refuses 169.254.169.254 itself, see the unit tests); the platform blocks the
+    // metadata range at connect time, on the redirect hop.
+    let dir = TempDir::new("redirect-block");
+    let mut vars = Provider::chain_vars(chain);
+    vars.insert("aquarius_url".into(), server.url.clone());
+    let provider = Provider::start_with_runtime_config(
+        dir.path(),
+        vars,
+        "[outbound_networking]\nblock_networks = [\"169.254.0.0/16\"]\n",
+    );
+    let nonce = next_nonce(&account.address);
+    let url = provider.url(&format!(
+        "/api/services/download?documentId={}&serviceId=svc&transferTxId={tx:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}&signature={}",
+        dataset.did,
+        account.address,
+        account.sign(&format!("{}{nonce}", dataset.did))
+    ));
+    let reply = get(&url);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(error_of(&reply).contains("Unsafe URL"), "{}", reply.text());
+    assert!(!reply.text().contains("169.254"), "{}", reply.text());
+}

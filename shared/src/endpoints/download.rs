@@ -13,6 +13,7 @@ use crate::chain::{Rpc, network_name, parse_tx_hash};
 use crate::config::{self, Chains};
 use crate::error::FieldMessage;
 use crate::order::validate_order;
+use crate::outbound::HttpError;
 use crate::ports::Platform;
 use crate::signed_request::{SignatureRule, authorize};
 use crate::url_safety::check_url;
@@ -165,6 +166,11 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
                         )),
                         FetchError::Redirects => ProviderError::Upstream(format!(
                             "Provider {net}: the file origin redirects too often."
+                        )),
+                        // The platform refused the destination at connect time
+                        // (a non-public address after DNS, e.g. behind a redirect).
+                        FetchError::Http(HttpError::Denied) => ProviderError::BadRequest(format!(
+                            "Provider {net}: Unsafe URL: the destination is not allowed."
                         )),
                         FetchError::Http(err) => ProviderError::Upstream(format!(
                             "Provider {net}: the file origin is unavailable ({err})."
