@@ -107,21 +107,10 @@ pub async fn serve(
     endpoint: fn(&ApiRequest, &Platform<'_>) -> ApiResponse,
     body_limit: BodyLimit,
 ) {
-    let kv = SpinKeyValue::default();
-    let vars = SpinVariables;
-    let clock = SystemClock;
-    let http = SpinHttp;
-    let platform = Platform {
-        kv: &kv,
-        http: &http,
-        vars: &vars,
-        clock: &clock,
-    };
-    let response = match read_request(request, &platform, body_limit).await {
-        Ok(api_request) => endpoint(&api_request, &platform),
-        Err(err) => crate::endpoints::with_cors(err.to_response()),
-    };
-    write_response(outparam, response).await;
+    serve_reply(request, outparam, body_limit, |api_request, platform| {
+        crate::Reply::Full(endpoint(api_request, platform))
+    })
+    .await;
 }
 
 /// Like [`serve`], for endpoints that may stream their answer: the status and headers
@@ -131,6 +120,21 @@ pub async fn serve_streaming(
     request: IncomingRequest,
     outparam: ResponseOutparam,
     endpoint: fn(&ApiRequest, &Platform<'_>) -> crate::Reply,
+) {
+    serve_reply(
+        request,
+        outparam,
+        crate::endpoints::json_body_limit,
+        endpoint,
+    )
+    .await;
+}
+
+async fn serve_reply(
+    request: IncomingRequest,
+    outparam: ResponseOutparam,
+    body_limit: BodyLimit,
+    endpoint: impl FnOnce(&ApiRequest, &Platform<'_>) -> crate::Reply,
 ) {
     let kv = SpinKeyValue::default();
     let vars = SpinVariables;
@@ -142,7 +146,7 @@ pub async fn serve_streaming(
         vars: &vars,
         clock: &clock,
     };
-    let reply = match read_request(request, &platform, crate::endpoints::json_body_limit).await {
+    let reply = match read_request(request, &platform, body_limit).await {
         Ok(api_request) => endpoint(&api_request, &platform),
         Err(err) => crate::Reply::Full(crate::endpoints::with_cors(err.to_response())),
     };
