@@ -111,6 +111,27 @@ impl Params {
         }
     }
 
+    /// Checks that every field is filled; otherwise one validation error listing each
+    /// missing field with the reference's "required" message.
+    pub fn require(&self, fields: &[&str]) -> crate::Result<()> {
+        let missing: Vec<(String, crate::error::FieldMessage)> = fields
+            .iter()
+            .filter(|field| !self.is_filled(field))
+            .map(|field| {
+                let message = format!("The {field} field is required.");
+                (
+                    (*field).to_owned(),
+                    crate::error::FieldMessage::List(vec![message]),
+                )
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::ProviderError::Validation(missing))
+        }
+    }
+
     /// The parameter rendered as Python's `str()` renders it, which is what signed
     /// messages are built from (spec §2.2); `None` when absent or null.
     pub fn text(&self, name: &str) -> Option<String> {
@@ -224,6 +245,16 @@ pub fn python_float_repr(value: f64) -> String {
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.abs())
     }
+}
+
+/// The media type of a `Content-Type` value, without parameters, lowercase.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Percent-encodes a query component (everything but unreserved characters).

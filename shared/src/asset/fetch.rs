@@ -139,14 +139,7 @@ pub struct FileDetails {
 }
 
 fn media_type(response: &OutboundResponse) -> String {
-    response
-        .header("content-type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_owned()
+    crate::request::media_type(response.header("content-type").unwrap_or(""))
 }
 
 fn declared_length(response: &OutboundResponse) -> Option<u64> {

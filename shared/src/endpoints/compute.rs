@@ -17,7 +17,6 @@ use crate::compute::workflow::{
     Algorithm, check_container, compute_fee, refusal, resolve_algorithm, validate_input,
 };
 use crate::config::{self, Chains};
-use crate::error::FieldMessage;
 use crate::order::{OrderQuery, ValidOrder, validate_order};
 use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
@@ -76,24 +75,6 @@ fn asset_chain<'c>(chains: &'c Chains, ddo: &Ddo) -> Result<&'c crate::config::C
 
 fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
-}
-
-fn require(params: &Params, fields: &[&str]) -> Result<()> {
-    let missing: Vec<(String, FieldMessage)> = fields
-        .iter()
-        .filter(|f| !params.is_filled(f))
-        .map(|f| {
-            (
-                (*f).to_owned(),
-                FieldMessage::List(vec![format!("The {f} field is required.")]),
-            )
-        })
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ProviderError::Validation(missing))
-    }
 }
 
 fn environments(platform: &Platform<'_>) -> Result<ApiResponse> {
@@ -192,15 +173,12 @@ fn existing_order(
 
 fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
-    require(
-        &params,
-        &[
-            "datasets",
-            "compute.env",
-            "compute.validUntil",
-            "consumerAddress",
-        ],
-    )?;
+    params.require(&[
+        "datasets",
+        "compute.env",
+        "compute.validUntil",
+        "consumerAddress",
+    ])?;
     if !params.is_filled("algorithm.documentId") && !params.is_filled("algorithm.meta") {
         return Err(ProviderError::field(
             "algorithm.documentId",
@@ -378,16 +356,13 @@ fn remote_initialize(
 
 fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
-    require(
-        &params,
-        &[
-            "dataset.documentId",
-            "dataset.serviceId",
-            "dataset.transferTxId",
-            "consumerAddress",
-            "nonce",
-        ],
-    )?;
+    params.require(&[
+        "dataset.documentId",
+        "dataset.serviceId",
+        "dataset.transferTxId",
+        "consumerAddress",
+        "nonce",
+    ])?;
     let timeout = config::request_timeout(platform.vars)?;
     let operator = Operator::configured(platform, timeout)?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
@@ -582,7 +557,7 @@ fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
     let response = respond(request, platform, "compute", &["GET"], || {
         let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
         let params = request.params();
-        require(&params, &["jobId", "index", "consumerAddress", "nonce"])?;
+        params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
         let consumer_text = params.text("consumerAddress").unwrap_or_default();
         let job_id = params.text("jobId").unwrap_or_default();
         let index = params.text("index").unwrap_or_default();

@@ -11,7 +11,6 @@ use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, send_checke
 use crate::asset::files::{FileRequest, parse_userdata};
 use crate::chain::{Rpc, network_name, parse_tx_hash};
 use crate::config::{self, Chains};
-use crate::error::FieldMessage;
 use crate::order::validate_order;
 use crate::outbound::HttpError;
 use crate::ports::Platform;
@@ -71,25 +70,14 @@ fn random_name() -> String {
 
 fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
     let params = request.params();
-    let mut missing = Vec::new();
-    for field in [
+    params.require(&[
         "documentId",
         "serviceId",
         "consumerAddress",
         "transferTxId",
         "fileIndex",
         "nonce",
-    ] {
-        if !params.is_filled(field) {
-            missing.push((
-                field.to_owned(),
-                FieldMessage::List(vec![format!("The {field} field is required.")]),
-            ));
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ProviderError::Validation(missing));
-    }
+    ])?;
     let did = params.text("documentId").unwrap_or_default();
     let authorized = authorize(platform, request, &params, RULE, &did)?;
     let file_index = parse_file_index(&params.text("fileIndex").unwrap_or_default())?;

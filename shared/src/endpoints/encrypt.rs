@@ -35,13 +35,7 @@ pub fn too_large(limit: u64) -> ProviderError {
 /// reading at the limit and answers 413 itself).
 pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
     respond(request, platform, "encrypt", &["POST"], || {
-        let media_type = request
-            .header("content-type")
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
+        let media_type = crate::request::media_type(request.header("content-type").unwrap_or(""))
             .to_ascii_lowercase();
         if media_type != "application/octet-stream" {
             return Err(ProviderError::BadRequest(

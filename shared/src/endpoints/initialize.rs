@@ -118,18 +118,7 @@ pub fn reachable_file(
 
 fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
-    let mut missing = Vec::new();
-    for field in ["documentId", "serviceId", "consumerAddress"] {
-        if !params.is_filled(field) {
-            missing.push((
-                field.to_owned(),
-                crate::error::FieldMessage::List(vec![format!("The {field} field is required.")]),
-            ));
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ProviderError::Validation(missing));
-    }
+    params.require(&["documentId", "serviceId", "consumerAddress"])?;
     let consumer = signer_address(&params, "consumerAddress")?;
     let file_index = params
         .filled_text("fileIndex")
