@@ -46,6 +46,9 @@ pub struct UpOptions {
     pub state_dir: Option<PathBuf>,
     /// `--quiet`: no per-request log lines.
     pub quiet: bool,
+    /// `--tcp-nodelay`: set `TCP_NODELAY` on accepted connections. Off by default,
+    /// as in Spin 4.0.2, so that what stalls under Spin stalls here too.
+    pub tcp_nodelay: bool,
 }
 
 /// Installs the SIGINT/SIGTERM handlers now (before anything is loaded or printed, so
@@ -124,7 +127,10 @@ pub async fn up(opts: UpOptions) -> Result<()> {
     server::serve(
         app,
         listener,
-        server::ServeOptions { quiet: opts.quiet },
+        server::ServeOptions {
+            quiet: opts.quiet,
+            tcp_nodelay: opts.tcp_nodelay,
+        },
         shutdown,
     )
     .await

@@ -38,6 +38,10 @@ enum Command {
         /// Do not log a line per request.
         #[arg(short, long)]
         quiet: bool,
+        /// Set TCP_NODELAY on accepted connections (Spin does not; neither does this
+        /// host by default, so Nagle/delayed-ACK stalls show up here as they do there).
+        #[arg(long = "tcp-nodelay")]
+        tcp_nodelay: bool,
     },
 }
 
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         runtime_config_file,
         state_dir,
         quiet,
+        tcp_nodelay,
     } = cli.command;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         runtime_config: runtime_config_file,
         state_dir,
         quiet,
+        tcp_nodelay,
     }));
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {

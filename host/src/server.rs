@@ -21,6 +21,8 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub struct ServeOptions {
     /// Do not log one line per request.
     pub quiet: bool,
+    /// Set `TCP_NODELAY` on accepted connections (Spin 4.0.2 never does).
+    pub tcp_nodelay: bool,
 }
 
 /// State shared by all connections.
@@ -183,7 +185,9 @@ pub async fn serve(
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
+        if opts.tcp_nodelay {
+            let _ = stream.set_nodelay(true);
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {

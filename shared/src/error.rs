@@ -45,6 +45,8 @@ pub enum ProviderError {
     MethodNotAllowed,
     /// The request body is larger than the configured limit: 413.
     PayloadTooLarge(String),
+    /// The file origin refused the client's `Range`: 416 (without the origin's body).
+    RangeNotSatisfiable(String),
     /// An upstream (chain RPC, metadata cache, operator service, file origin, key-value
     /// store) failed. 503. The text must already be free of URLs and secrets; it is
     /// scrubbed once more on the way out.
@@ -92,6 +94,7 @@ impl ProviderError {
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge(_) => 413,
+            Self::RangeNotSatisfiable(_) => 416,
             Self::Config { .. } => 500,
             Self::Upstream(_) => 503,
         }
@@ -135,6 +138,7 @@ impl fmt::Display for ProviderError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::PayloadTooLarge(m)
+            | Self::RangeNotSatisfiable(m)
             | Self::Upstream(m) => f.write_str(m),
             Self::MethodNotAllowed => f.write_str("Method Not Allowed"),
             Self::Structured(value) => write!(f, "{value}"),

@@ -31,6 +31,10 @@ pub struct OrderQuery<'a> {
     pub service_index: usize,
     /// Seconds an order stays valid (0 = forever).
     pub service_timeout: u64,
+    /// The provider's clock (Unix seconds). "Now" is the later of this and the latest
+    /// block's time: a quiet chain (or one that mines only on traffic) keeps its latest
+    /// block time still, and orders must expire there too.
+    pub clock_now: u64,
     /// The caller, who must be the order's consumer or payer.
     pub consumer: Address,
     /// The transaction the caller names.
@@ -98,9 +102,11 @@ pub fn validate_order(
     }
     let mut answers = rpc.batch(&calls)?.into_iter();
     let deployed = rpc.decode_call::<isDeployedCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
-    let now = block_timestamp(answers.next().unwrap_or(Ok(Value::Null))).ok_or_else(|| {
-        ProviderError::Upstream("The chain did not report its latest block.".into())
-    })?;
+    let now = block_timestamp(answers.next().unwrap_or(Ok(Value::Null)))
+        .ok_or_else(|| {
+            ProviderError::Upstream("The chain did not report its latest block.".into())
+        })?
+        .max(query.clock_now);
     if deployed != Ok(true) {
         return refuse("the datatoken was not deployed by this data NFT.");
     }
@@ -275,6 +281,7 @@ mod tests {
             service_id: "svc",
             service_index: 0,
             service_timeout: 0,
+            clock_now: 0,
             consumer,
             tx: B256::repeat_byte(1),
             provider: ProviderKey::parse(KEY).unwrap().address(),
@@ -333,5 +340,30 @@ mod tests {
             refusal.0,
             "sender of order transaction is not the consumer/payer."
         );
+    }
+
+    #[test]
+    fn orders_expire_by_the_provider_clock_when_the_chain_time_stands_still() {
+        let datatoken = Address::repeat_byte(7);
+        let consumer = Address::repeat_byte(5);
+        let chain = Chain {
+            id: 8996,
+            rpc_urls: vec!["http://rpc".into()],
+            key: ProviderKey::parse(KEY).unwrap(),
+        };
+        // Ordered at 1000; the latest block is that same block (time 1000).
+        let node = node(datatoken, datatoken, consumer);
+        let mut timed = query(datatoken, consumer);
+        timed.service_timeout = 3;
+        for (clock_now, expired) in [(0, false), (1_003, false), (1_004, true), (5_000, true)] {
+            let kv = MemoryKeyValue::default();
+            let rpc = Rpc::new(&chain, &node, &kv, Duration::from_secs(1));
+            timed.clock_now = clock_now;
+            let result = validate_order(&rpc, &timed).unwrap();
+            assert_eq!(result.is_err(), expired, "clock {clock_now}: {result:?}");
+            if let Err(refusal) = result {
+                assert_eq!(refusal.0, "The order has expired.");
+            }
+        }
     }
 }

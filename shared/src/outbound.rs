@@ -62,6 +62,9 @@ pub enum HttpError {
     Timeout,
     /// The URL is not a usable http(s) URL.
     InvalidUrl,
+    /// The request cannot be expressed as valid HTTP (a header name or value the
+    /// platform refuses). Input that cannot be forwarded, not an upstream failure.
+    InvalidRequest,
     /// The body grew beyond what the caller accepts.
     TooLarge,
     /// Anything else, described without the URL.
@@ -76,6 +79,7 @@ impl fmt::Display for HttpError {
             Self::Connection => f.write_str("connection failed"),
             Self::Timeout => f.write_str("timed out"),
             Self::InvalidUrl => f.write_str("invalid URL"),
+            Self::InvalidRequest => f.write_str("invalid request"),
             Self::TooLarge => f.write_str("response too large"),
             Self::Other(text) => f.write_str(text),
         }

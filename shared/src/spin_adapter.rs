@@ -7,7 +7,7 @@
 
 use std::cell::OnceCell;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
@@ -151,29 +151,41 @@ async fn serve_reply(
         Err(err) => crate::Reply::Full(crate::endpoints::with_cors(err.to_response())),
     };
     match reply {
-        crate::Reply::Full(response) => write_response(outparam, response).await,
+        crate::Reply::Full(response) => write_response(outparam, response),
         crate::Reply::Stream {
             status,
             headers,
             mut body,
         } => {
-            let headers: Vec<(String, Vec<u8>)> = headers
-                .into_iter()
-                .map(|(name, value)| (name, value.into_bytes()))
-                .collect();
-            let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
-            let outgoing = OutgoingResponse::new(fields);
-            let _ = outgoing.set_status_code(status);
-            let mut sink = outgoing.take_body();
-            outparam.set(outgoing);
+            // Hold the head back until the first chunk is here, so both leave together.
+            let first = match body.next_chunk() {
+                Ok(chunk) => chunk.unwrap_or_default(),
+                Err(_) => {
+                    let err = ProviderError::Upstream(
+                        "The upstream failed before sending any data.".into(),
+                    );
+                    write_response(outparam, crate::endpoints::with_cors(err.to_response()));
+                    return;
+                }
+            };
+            let Some(mut out) = ResponseWriter::start(status, &headers) else {
+                return;
+            };
+            out.write_before_head(&first);
+            out.send_head(outparam);
             // The status is already sent; an upstream failure mid-way can only cut the
             // body short, which the client sees as a truncated (resumable) download.
-            while let Ok(Some(chunk)) = body.next_chunk() {
-                if sink.send(chunk).await.is_err() {
-                    break;
+            let mut ok = out.write_all();
+            while ok {
+                match body.next_chunk() {
+                    Ok(Some(chunk)) => {
+                        out.pending = chunk;
+                        ok = out.write_all();
+                    }
+                    _ => break,
                 }
             }
-            let _ = sink.close().await;
+            out.finish();
         }
     }
 }
@@ -213,27 +225,136 @@ async fn read_request(
     Ok(api_request)
 }
 
-async fn write_response(outparam: ResponseOutparam, response: ApiResponse) {
-    let mut headers: Vec<(String, Vec<u8>)> = response
-        .headers
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
-        .collect();
+/// Writes a complete response: the body (as much as the platform buffers without a
+/// reader) is written *before* the response is handed over, so the head and the body
+/// reach the connection together.
+///
+/// Why: Spin does not set `TCP_NODELAY` on accepted connections. A head sent on its
+/// own, followed by a small body in a second write, makes Nagle's algorithm hold the
+/// body until the client acknowledges the head, and clients delay that ACK by up to
+/// 40 ms because the head alone is not a complete answer.
+fn write_response(outparam: ResponseOutparam, response: ApiResponse) {
+    let mut headers = response.headers;
     // The body is complete: say how long it is instead of chunking it.
-    headers.push((
-        "content-length".into(),
-        response.body.len().to_string().into_bytes(),
-    ));
-    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
-    let outgoing = OutgoingResponse::new(fields);
-    let _ = outgoing.set_status_code(response.status);
-    let mut body = outgoing.take_body();
-    outparam.set(outgoing);
-    if !response.body.is_empty() {
-        // The client may have gone away; nothing useful can be done about it here.
-        let _ = body.send(response.body).await;
+    headers.push(("content-length".into(), response.body.len().to_string()));
+    let Some(mut out) = ResponseWriter::start(response.status, &headers) else {
+        return;
+    };
+    out.write_before_head(&response.body);
+    out.send_head(outparam);
+    out.write_all();
+    out.finish();
+}
+
+/// An outgoing response being written: its body stream, and the bytes not yet taken.
+struct ResponseWriter {
+    response: Option<OutgoingResponse>,
+    stream: Option<wasi::io::streams::OutputStream>,
+    body: Option<wasi_http::OutgoingBody>,
+    pending: Vec<u8>,
+}
+
+impl ResponseWriter {
+    fn start(status: u16, headers: &[(String, String)]) -> Option<Self> {
+        let headers: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
+            .collect();
+        let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+        let response = OutgoingResponse::new(fields);
+        let _ = response.set_status_code(status);
+        let body = response.body().ok()?;
+        let stream = body.write().ok()?;
+        Some(Self {
+            response: Some(response),
+            stream: Some(stream),
+            body: Some(body),
+            pending: Vec::new(),
+        })
     }
-    let _ = body.close().await;
+
+    /// Writes what the platform takes without a reader; keeps the rest pending.
+    fn write_before_head(&mut self, bytes: &[u8]) {
+        let taken = self.stream.as_ref().map_or(0, |s| write_ready(s, bytes));
+        self.pending = bytes[taken..].to_vec();
+    }
+
+    fn send_head(&mut self, outparam: ResponseOutparam) {
+        if let Some(response) = self.response.take() {
+            outparam.set(response);
+        }
+    }
+
+    /// Writes the pending bytes, waiting for the client as needed; `false` once the
+    /// client has gone away.
+    fn write_all(&mut self) -> bool {
+        let Some(stream) = self.stream.as_ref() else {
+            return false;
+        };
+        let ok = write_blocking(stream, &self.pending);
+        self.pending.clear();
+        ok
+    }
+
+    fn finish(mut self) {
+        drop(self.stream.take());
+        if let Some(body) = self.body.take() {
+            // The client may have gone away; nothing useful can be done about it here.
+            let _ = wasi_http::OutgoingBody::finish(body, None);
+        }
+    }
+}
+
+/// Writes as much of `bytes` as `stream` accepts without blocking; returns how much.
+/// WASI HTTP hosts buffer a body's first chunks before anyone reads them.
+fn write_ready(stream: &wasi::io::streams::OutputStream, bytes: &[u8]) -> usize {
+    let mut written = 0;
+    while written < bytes.len() {
+        let budget = match stream.check_write() {
+            Ok(0) | Err(_) => break,
+            Ok(budget) => usize::try_from(budget).unwrap_or(usize::MAX),
+        };
+        let end = written + budget.min(bytes.len() - written);
+        if stream.write(&bytes[written..end]).is_err() {
+            break;
+        }
+        written = end;
+    }
+    if written > 0 {
+        let _ = stream.flush();
+    }
+    written
+}
+
+/// Writes all of `bytes`, waiting for room; `false` when the stream is closed.
+fn write_blocking(stream: &wasi::io::streams::OutputStream, bytes: &[u8]) -> bool {
+    let mut written = 0;
+    while written < bytes.len() {
+        let budget = match stream.check_write() {
+            Err(_) => return false,
+            Ok(0) => {
+                stream.subscribe().block();
+                continue;
+            }
+            Ok(budget) => usize::try_from(budget).unwrap_or(usize::MAX),
+        };
+        let end = written + budget.min(bytes.len() - written);
+        if stream.write(&bytes[written..end]).is_err() {
+            return false;
+        }
+        written = end;
+    }
+    // Wait until the platform has taken everything.
+    if stream.flush().is_err() {
+        return false;
+    }
+    loop {
+        match stream.check_write() {
+            Err(_) => return false,
+            Ok(0) => stream.subscribe().block(),
+            Ok(_) => return true,
+        }
+    }
 }
 
 /// Outbound HTTP through `wasi:http/outgoing-handler`, blocking, with the request's
@@ -297,8 +418,8 @@ impl HttpClient for SpinHttp {
                 request.body.len().to_string().into_bytes(),
             ));
         }
-        let fields = wasi_http::Fields::from_list(&headers)
-            .map_err(|_| HttpError::Other("invalid request header".into()))?;
+        let fields =
+            wasi_http::Fields::from_list(&headers).map_err(|_| HttpError::InvalidRequest)?;
         let outgoing = wasi_http::OutgoingRequest::new(fields);
         let method = match request.method.as_str() {
             "GET" => wasi_http::Method::Get,
@@ -309,33 +430,44 @@ impl HttpClient for SpinHttp {
             other => wasi_http::Method::Other(other.to_owned()),
         };
         let invalid = |_| HttpError::InvalidUrl;
-        outgoing.set_method(&method).map_err(invalid)?;
+        outgoing
+            .set_method(&method)
+            .map_err(|_| HttpError::InvalidRequest)?;
         outgoing.set_scheme(Some(&scheme)).map_err(invalid)?;
         outgoing.set_authority(Some(&authority)).map_err(invalid)?;
         outgoing.set_path_with_query(Some(&path)).map_err(invalid)?;
-        let body = outgoing
-            .body()
-            .map_err(|_| HttpError::Other("request body unavailable".into()))?;
         let options = wasi_http::RequestOptions::new();
         let nanos = u64::try_from(request.timeout.as_nanos()).unwrap_or(u64::MAX);
         // A host may not support every timeout; the others still apply.
         let _ = options.set_connect_timeout(Some(nanos));
         let _ = options.set_first_byte_timeout(Some(nanos));
         let _ = options.set_between_bytes_timeout(Some(nanos));
+        let unavailable = |_| HttpError::Other("request body unavailable".into());
+        // A request without a body gets none at all (no empty chunked body on a GET or
+        // DELETE). A body is written before the request is handed over, as far as the
+        // platform buffers it, so head and body leave in one write (see
+        // `write_response` for why that matters on Spin).
+        let mut rest = None;
+        if !request.body.is_empty() {
+            let body = outgoing.body().map_err(unavailable)?;
+            let stream = body.write().map_err(unavailable)?;
+            let taken = write_ready(&stream, &request.body);
+            if taken == request.body.len() {
+                drop(stream);
+                wasi_http::OutgoingBody::finish(body, None).map_err(|code| error_code(&code))?;
+            } else {
+                rest = Some((body, stream, taken));
+            }
+        }
         let pending =
             outgoing_handler::handle(outgoing, Some(options)).map_err(|code| error_code(&code))?;
-        if !request.body.is_empty() {
-            let stream = body
-                .write()
-                .map_err(|_| HttpError::Other("request body unavailable".into()))?;
-            for chunk in request.body.chunks(4096) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|_| HttpError::Connection)?;
+        if let Some((body, stream, taken)) = rest {
+            if !write_blocking(&stream, &request.body[taken..]) {
+                return Err(HttpError::Connection);
             }
             drop(stream);
+            wasi_http::OutgoingBody::finish(body, None).map_err(|code| error_code(&code))?;
         }
-        wasi_http::OutgoingBody::finish(body, None).map_err(|code| error_code(&code))?;
         pending.subscribe().block();
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,

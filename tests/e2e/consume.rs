@@ -727,3 +727,184 @@ fn an_origin_redirecting_to_a_private_address_is_refused() {
     assert!(error_of(&reply).contains("Unsafe URL"), "{}", reply.text());
     assert!(!reply.text().contains("169.254"), "{}", reply.text());
 }
+
+#[test]
+fn an_origin_error_is_answered_with_our_own_error_and_leaves_the_nonce_unused() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let server = files();
+    let dataset = publish_dataset(
+        chain,
+        server,
+        "consume-failing-origin",
+        "access",
+        &[
+            json!({"type": "url", "url": format!("{}/failing/404/data.csv", server.url)}),
+            json!({"type": "url", "url": format!("{}/failing/403/data.csv", server.url)}),
+            json!({"type": "url", "url": format!("{}/failing/500/data.csv", server.url)}),
+            json!({"type": "url", "url": format!("{}/files/small.csv", server.url)}),
+        ],
+        0,
+    );
+    let tx = order_checking(chain, &dataset, "");
+    let account = consumer();
+    for index in ["0", "1", "2"] {
+        let nonce = next_nonce(&account.address);
+        let url = download_url(&dataset, &tx, &account, &account.address, index, &nonce);
+        for attempt in 0..2 {
+            let reply = get(&url);
+            assert_eq!(reply.status, 400, "file {index}: {}", reply.text());
+            let error = error_of(&reply);
+            assert!(
+                error.contains(&format!("file index {index}")),
+                "file {index}: {error}"
+            );
+            let text = reply.text();
+            for secret in [
+                "secret-bucket",
+                "NoSuchKey",
+                "private/data",
+                "failing",
+                "127.0.0.1",
+            ] {
+                assert!(
+                    !text.contains(secret),
+                    "file {index} leaks {secret}: {text}"
+                );
+            }
+            assert!(reply.header("x-amz-request-id").is_none());
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/json"),
+                "attempt {attempt}"
+            );
+        }
+        // The same signed request failed twice without using its nonce up.
+        assert_eq!(next_nonce(&account.address), nonce, "file {index}");
+    }
+    // A 416 to a Range request passes as 416, without the origin's body, and also
+    // leaves the nonce for the retry.
+    let nonce = next_nonce(&account.address);
+    let url = download_url(&dataset, &tx, &account, &account.address, "3", &nonce);
+    let unsatisfiable = request("GET", &url, &[("Range", "bytes=100000-")], None);
+    assert_eq!(unsatisfiable.status, 416, "{}", unsatisfiable.text());
+    assert!(error_of(&unsatisfiable).contains("file index 3"));
+    let retried = get(&url);
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.body, SMALL);
+    assert_eq!(
+        get(&url).status,
+        400,
+        "the nonce is used up once the file was sent"
+    );
+}
+
+/// "Now" is the later of the latest block's time and the provider's clock: on a chain
+/// that mines only on traffic, the latest block's time stands still, and an order must
+/// expire there all the same.
+#[test]
+fn orders_expire_on_an_idle_chain_and_reuse_order_works_after_expiry() {
+    // A chain and a metadata stand-in of its own: nothing else mines blocks on it, and
+    // its deterministic contract addresses cannot clash with the shared chain's DIDs.
+    let chain = LocalChain::start();
+    let server = file_server::FileServer::start();
+    server.add_file("idle.csv", SMALL.to_vec());
+    let dataset = publish_dataset(
+        &chain,
+        &server,
+        "consume-idle-chain",
+        "access",
+        &[json!({"type": "url", "url": format!("{}/files/idle.csv", server.url)})],
+        3,
+    );
+    let dir = TempDir::new("idle-chain");
+    let mut vars = Provider::chain_vars(&chain);
+    vars.insert("aquarius_url".into(), server.url.clone());
+    let provider = Provider::start(dir.path(), vars);
+    let account = consumer();
+    let quote = |provider: &Provider| {
+        let reply = initialize(provider, &dataset, &account.address, "");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    let download = |tx: &B256, nonce: u64| {
+        get(&provider.url(&format!(
+            "/api/services/download?documentId={}&serviceId=svc&transferTxId={tx:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}&signature={}",
+            dataset.did,
+            account.address,
+            account.sign(&format!("{}{nonce}", dataset.did))
+        )))
+    };
+    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 5);
+    let receipt = chain.start_order(
+        chain.accounts.consumer,
+        chain.accounts.consumer,
+        dataset.datatoken,
+        0,
+        &quote(&provider)["providerFee"],
+    );
+    assert_eq!(receipt["status"], "0x1");
+    let tx: B256 = serde_json::from_value(receipt["transactionHash"].clone()).unwrap();
+    let fresh = download(&tx, 1);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    let block_before = chain.rpc("eth_blockNumber", json!([]));
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let expired = download(&tx, 2);
+    assert_eq!(
+        chain.rpc("eth_blockNumber", json!([])),
+        block_before,
+        "no block was mined meanwhile"
+    );
+    assert_eq!(expired.status, 400, "{}", expired.text());
+    assert!(
+        error_of(&expired).contains("The order has expired."),
+        "{}",
+        expired.text()
+    );
+    let reuse = chain.reuse_order(
+        chain.accounts.consumer,
+        dataset.datatoken,
+        tx,
+        &quote(&provider)["providerFee"],
+    );
+    assert_eq!(reuse["status"], "0x1");
+    let reuse_tx: B256 = serde_json::from_value(reuse["transactionHash"].clone()).unwrap();
+    let reused = download(&reuse_tx, 3);
+    assert_eq!(reused.status, 200, "{}", reused.text());
+    assert_eq!(reused.body, SMALL);
+}
+
+/// The streamed answer of a download holds its head back until the first chunk of the
+/// file is there, so both leave in one write (see `first_read_of_second_answer`).
+#[test]
+fn a_streamed_download_sends_its_head_with_the_first_bytes() {
+    let _session = consumer_session();
+    let f = fixture();
+    let account = consumer();
+    let host = shared_provider()
+        .base_url
+        .trim_start_matches("http://")
+        .to_owned();
+    let raw = |nonce: &str| {
+        let url = download_url(
+            &f.dataset,
+            &f.order_tx,
+            &account,
+            &account.address,
+            "0",
+            nonce,
+        );
+        let path = url
+            .trim_start_matches(&shared_provider().base_url)
+            .to_owned();
+        format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n")
+    };
+    let first = next_nonce(&account.address);
+    let second = (first.parse::<u64>().unwrap() + 1).to_string();
+    let (first_read, total) =
+        first_read_of_second_answer(&shared_provider().base_url, &raw(&first), &raw(&second));
+    let text = String::from_utf8_lossy(&first_read).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(first_read.len(), total, "{text}");
+    assert!(first_read.ends_with(SMALL));
+}

@@ -165,54 +165,66 @@ fn a_smartcontract_file_is_the_json_result_of_a_view_call() {
         "abi": {"inputs": [{"name": "account", "type": "address"}], "name": "balanceOf", "outputs": [], "stateMutability": "view", "type": "function"}}),
     );
     assert_eq!(
-        (missing.status, missing.json()["error"].clone()),
-        (400, json!("Missing parameters"))
+        (missing.status, missing.json()["errors"]["userdata"].clone()),
+        (400, json!(["Missing parameters"]))
     );
 }
 
+/// A file object the caller sends is input like any other: an unknown `type`, a
+/// missing key or a mistyped one answers the validation envelope naming that field,
+/// with the reference's message.
 #[test]
-fn invalid_file_objects_get_the_reference_messages() {
+fn invalid_file_objects_get_the_validation_envelope_with_the_reference_messages() {
     let provider = shared_provider();
     let cases = [
         (
             json!({"type": "url"}),
+            "url",
             "malformed service files, missing required keys.",
         ),
         (
             json!({"type": "url", "url": "http://x.example/a", "method": "PUT"}),
+            "method",
             "Unsafe method put.",
         ),
         (
             json!({"type": "url", "url": "http://x.example/a", "headers": "nope"}),
+            "headers",
             "malformed file object.",
         ),
         (
             json!({"type": "ipfs"}),
+            "hash",
             "malformed service files, missing required keys.",
         ),
         (
             json!({"type": "arweave"}),
+            "transactionId",
             "malformed service files, missing transactionId.",
         ),
         (
             json!({"type": "graphql", "query": "{x}"}),
+            "url",
             "missing graphql endpoint",
         ),
         (
             json!({"type": "graphql", "url": "http://x.example/g"}),
+            "query",
             "missing graphql query",
         ),
         (
             json!({"type": "smartcontract", "chainId": 8996}),
+            "address",
             "malformed smartcontract type, missing contract address",
         ),
-        (json!({"type": "ftp"}), "Unsupported type ftp"),
+        (json!({"type": "ftp"}), "type", "Unsupported type ftp"),
     ];
-    for (body, message) in cases {
+    for (body, field, message) in cases {
         let reply = fileinfo(provider, body.clone());
+        assert_eq!(reply.status, 400, "{body}");
         assert_eq!(
-            (reply.status, reply.json()["error"].clone()),
-            (400, json!(message)),
+            reply.json(),
+            json!({"errors": {field: [message]}, "message": "Validation error", "success": false}),
             "{body}"
         );
     }
@@ -392,8 +404,8 @@ fn every_ssrf_bypass_is_refused_with_a_clear_400() {
         let reply = fileinfo(provider, json!({"type": "url", "url": target}));
         assert_eq!(reply.status, 400, "{target}");
         assert_eq!(
-            reply.json()["error"],
-            "Invalid file name format. It was not possible to get the file name."
+            reply.json()["errors"]["url"],
+            json!(["Invalid file name format. It was not possible to get the file name."])
         );
     }
     assert_eq!(

@@ -421,3 +421,46 @@ fn a_restart_keeps_nonces_and_revocations() {
     let again = delete_token(&provider, &account, &token, "12");
     assert_eq!(again.json()["error"], "Token is deleted.");
 }
+
+/// Spin 4.0.2 sets no `TCP_NODELAY` on accepted connections: a response whose head and
+/// body leave in two writes waits ~40 ms for the client's delayed ACK. Each answer here
+/// must arrive whole in the first read on a keep-alive connection.
+#[test]
+fn head_and_body_leave_together_on_a_keep_alive_connection() {
+    let provider = shared_provider();
+    let host = provider.base_url.trim_start_matches("http://");
+    let account = Account::named("keep-alive-writes");
+    let document = "a".repeat(1024);
+    let cases = [
+        ("GET /", format!("GET / HTTP/1.1\r\nhost: {host}\r\n\r\n")),
+        (
+            "GET /api/services/nonce",
+            format!(
+                "GET /api/services/nonce?userAddress={} HTTP/1.1\r\nhost: {host}\r\n\r\n",
+                account.address
+            ),
+        ),
+        (
+            "POST /api/services/encrypt",
+            format!(
+                "POST /api/services/encrypt?chainId=8996 HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n{document}",
+                document.len()
+            ),
+        ),
+        (
+            "a JSON 404",
+            format!("GET /no/such/route HTTP/1.1\r\nhost: {host}\r\n\r\n"),
+        ),
+    ];
+    for (name, request) in cases {
+        let (first_read, total) =
+            first_read_of_second_answer(&provider.base_url, &request, &request);
+        assert_eq!(
+            first_read.len(),
+            total,
+            "{name}: the first read held {} of {total} bytes: {:?}",
+            first_read.len(),
+            String::from_utf8_lossy(&first_read)
+        );
+    }
+}

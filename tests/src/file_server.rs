@@ -8,6 +8,8 @@
 //! - `GET /redirect/<n>/<name>`: `n` redirects, then `/files/<name>`.
 //! - `GET /redirect-to?<url>`: one redirect to `<url>`.
 //! - `GET /slow/<name>`: waits 5 s before answering.
+//! - `GET|HEAD /failing/<status>/<name>`: answers `<status>` with an error page that
+//!   names a bucket and a key (as object stores do) and an `x-amz-request-id` header.
 //! - `GET /api/aquarius/assets/ddo/<did>`: a registered DDO, else 404.
 //! - `GET /ipfs/<cid>`, `GET /arweave/<tx>`: registered contents.
 //! - `POST /graphql`: `{"data": {"echo": <variables>}}`.
@@ -21,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+/// The error page of `/failing/...`: what an object store tells whoever asks.
+pub const FAILING_PAGE: &[u8] = b"<Error><Code>NoSuchKey</Code><BucketName>secret-bucket</BucketName><Key>private/data.csv</Key></Error>";
 
 #[derive(Debug, Default)]
 struct State {
@@ -41,6 +46,8 @@ pub struct OperatorCall {
     pub query: HashMap<String, String>,
     /// JSON body (Null when none).
     pub body: Value,
+    /// The request's headers (lowercase names), to check its framing.
+    pub headers: HashMap<String, String>,
 }
 
 /// A running server.
@@ -204,7 +211,14 @@ fn respond(
         head.push_str(&format!("content-length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).is_ok() && (head_only || stream.write_all(body).is_ok())
+    // Head and body in one write, as nginx and object stores send them (a head written
+    // on its own would meet Nagle and the client's delayed ACK on keep-alive
+    // connections, and the tests would measure that instead of the provider).
+    let mut out = head.into_bytes();
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    stream.write_all(&out).is_ok()
 }
 
 fn range_of(header: Option<&String>, len: usize) -> Option<(usize, usize)> {
@@ -274,6 +288,7 @@ fn serve_file_with(
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -298,6 +313,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 None => respond(&mut writer, 404, &[], b"not found", head_only),
             },
             ("HEAD", ["nohead" | "chunked", _]) => respond(&mut writer, 405, &[], b"", true),
+            ("GET" | "HEAD", ["failing", status, _]) => {
+                let status = status.parse::<u16>().unwrap_or(500);
+                respond(
+                    &mut writer,
+                    status,
+                    &[
+                        ("content-type", "application/xml".into()),
+                        ("x-amz-request-id", "SECRET-REQUEST-ID".into()),
+                    ],
+                    FAILING_PAGE,
+                    head_only,
+                )
+            }
             ("GET", ["nohead", name]) => match file(name) {
                 Some(content) => serve_file(&mut writer, &request, &content, false),
                 None => respond(&mut writer, 404, &[], b"", false),
@@ -375,6 +403,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                     path: op_path.clone(),
                     query: query.clone(),
                     body,
+                    headers: request.headers.clone(),
                 });
                 let json_type = ("content-type", "application/json".to_owned());
                 match (method, op_path.as_str()) {

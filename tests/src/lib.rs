@@ -473,3 +473,49 @@ pub use ocean_provider::request::percent_encode as encode;
 pub fn flush() {
     let _ = std::io::stdout().flush();
 }
+
+/// Sends two raw HTTP/1.1 requests on one keep-alive connection and returns what a
+/// single `read` delivered of the second answer, with the length of that whole answer
+/// (head + `content-length`). The second answer is the one that matters: a response
+/// whose head and body leave in two writes is cut after the head there, because
+/// Nagle's algorithm (Spin sets no `TCP_NODELAY`) holds the body until the head is
+/// acknowledged, and the client delays that ACK by up to 40 ms.
+pub fn first_read_of_second_answer(base_url: &str, first: &str, second: &str) -> (Vec<u8>, usize) {
+    use std::io::Read;
+    let address = base_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    while complete_length(&buffer).is_none_or(|len| buffer.len() < len) {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the connection closed during the first answer");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    stream.write_all(second.as_bytes()).unwrap();
+    let n = stream.read(&mut chunk).unwrap();
+    let mut rest = chunk[..n].to_vec();
+    let first_read = rest.clone();
+    while complete_length(&rest).is_none_or(|len| rest.len() < len) {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the connection closed during the second answer");
+        rest.extend_from_slice(&chunk[..n]);
+    }
+    let total = complete_length(&rest).unwrap();
+    (first_read, total)
+}
+
+/// Head length + `content-length` of a buffered HTTP answer, once its head is complete.
+fn complete_length(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .expect("the answer has a content-length");
+    Some(head_end + length)
+}

@@ -118,7 +118,9 @@ fn serve(stream: TcpStream, upstream: &str, calls: &AtomicUsize, requests: &Atom
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             answer.len()
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&answer);
+        if writer.write_all(&out).is_err() {
             return;
         }
     }

@@ -68,10 +68,42 @@ impl FileObject {
     }
 }
 
+/// Why a file object is refused: the reference's message, and the field it is about
+/// (for the validation envelope when the object came from the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// The file object's key at fault (`type`, `url`, `hash`, ...).
+    pub field: &'static str,
+    /// The reference's message.
+    pub message: String,
+}
+
+impl FileError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn invalid_abi() -> FileError {
+    FileError::new("abi", "invalid abi")
+}
+
 /// Validates a file object, with the reference's messages (spec §6.2).
-pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObject, String> {
+pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObject, FileError> {
     let Some(fields) = value.as_object().filter(|o| !o.is_empty()) else {
-        return Err("cannot decrypt files for this service.".into());
+        return Err(FileError::new(
+            "type",
+            "cannot decrypt files for this service.",
+        ));
     };
     let kind = match fields.get("type").and_then(Value::as_str) {
         Some("url") => FileKind::Url,
@@ -80,19 +112,32 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
         Some("graphql") => FileKind::GraphQl,
         Some("smartcontract") => FileKind::SmartContract,
         other => {
-            return Err(format!(
-                "Unsupported type {}",
-                other.map_or_else(|| "None".to_owned(), str::to_owned)
+            return Err(FileError::new(
+                "type",
+                format!(
+                    "Unsupported type {}",
+                    other.map_or_else(|| "None".to_owned(), str::to_owned)
+                ),
             ));
         }
     };
-    let typed_ok = ["url", "hash", "transactionId", "address", "query"]
-        .iter()
-        .all(|k| fields.get(*k).is_none_or(Value::is_string))
-        && fields.get("headers").is_none_or(Value::is_object)
-        && fields.get("chainId").is_none_or(|v| v.as_u64().is_some());
-    if !typed_ok {
-        return Err("malformed file object.".into());
+    let mistyped = ["url", "hash", "transactionId", "address", "query"]
+        .into_iter()
+        .find(|k| fields.get(*k).is_some_and(|v| !v.is_string()))
+        .or_else(|| {
+            fields
+                .get("headers")
+                .is_some_and(|v| !v.is_object())
+                .then_some("headers")
+        })
+        .or_else(|| {
+            fields
+                .get("chainId")
+                .is_some_and(|v| v.as_u64().is_none())
+                .then_some("chainId")
+        });
+    if let Some(field) = mistyped {
+        return Err(FileError::new(field, "malformed file object."));
     }
     let present = |k: &str| {
         fields
@@ -103,7 +148,10 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
     match kind {
         FileKind::Url => {
             if !present("url") {
-                return Err("malformed service files, missing required keys.".into());
+                return Err(FileError::new(
+                    "url",
+                    "malformed service files, missing required keys.",
+                ));
             }
             let method = fields
                 .get("method")
@@ -111,7 +159,7 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
                 .unwrap_or("get")
                 .to_ascii_lowercase();
             if method != "get" && method != "post" {
-                return Err(format!("Unsafe method {method}."));
+                return Err(FileError::new("method", format!("Unsafe method {method}.")));
             }
             let url = fields
                 .get("url")
@@ -125,27 +173,34 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
                 && !lower.starts_with("https://")
                 && has_path_after_slash
             {
-                return Err(
-                    "Invalid file name format. It was not possible to get the file name.".into(),
-                );
+                return Err(FileError::new(
+                    "url",
+                    "Invalid file name format. It was not possible to get the file name.",
+                ));
             }
         }
         FileKind::Ipfs => {
             if !present("hash") {
-                return Err("malformed service files, missing required keys.".into());
+                return Err(FileError::new(
+                    "hash",
+                    "malformed service files, missing required keys.",
+                ));
             }
         }
         FileKind::Arweave => {
             if !present("transactionId") {
-                return Err("malformed service files, missing transactionId.".into());
+                return Err(FileError::new(
+                    "transactionId",
+                    "malformed service files, missing transactionId.",
+                ));
             }
         }
         FileKind::GraphQl => {
             if !present("url") {
-                return Err("missing graphql endpoint".into());
+                return Err(FileError::new("url", "missing graphql endpoint"));
             }
             if !present("query") {
-                return Err("missing graphql query".into());
+                return Err(FileError::new("query", "missing graphql query"));
             }
         }
         FileKind::SmartContract => validate_smart_contract(fields, userdata)?,
@@ -159,43 +214,49 @@ pub fn validate_file(value: &Value, userdata: Option<&Value>) -> Result<FileObje
 fn validate_smart_contract(
     fields: &Map<String, Value>,
     userdata: Option<&Value>,
-) -> Result<(), String> {
+) -> Result<(), FileError> {
     if fields
         .get("address")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {
-        return Err("malformed smartcontract type, missing contract address".into());
+        return Err(FileError::new(
+            "address",
+            "malformed smartcontract type, missing contract address",
+        ));
     }
     let abi = fields
         .get("abi")
         .and_then(Value::as_object)
-        .ok_or("invalid abi")?;
+        .ok_or_else(invalid_abi)?;
     let inputs = abi
         .get("inputs")
         .and_then(Value::as_array)
-        .ok_or("invalid abi")?;
+        .ok_or_else(invalid_abi)?;
     if abi.get("type").and_then(Value::as_str) != Some("function") {
-        return Err("invalid abi".into());
+        return Err(invalid_abi());
     }
     if !matches!(
         abi.get("stateMutability").and_then(Value::as_str),
         Some("view" | "pure")
     ) {
-        return Err("only view or pure functions are allowed".into());
+        return Err(FileError::new(
+            "abi",
+            "only view or pure functions are allowed",
+        ));
     }
     if abi
         .get("name")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {
-        return Err("missing name".into());
+        return Err(FileError::new("abi", "missing name"));
     }
     if inputs.is_empty() {
         return Ok(());
     }
     let Some(userdata) = userdata.and_then(Value::as_object) else {
-        return Err("Missing parameters".into());
+        return Err(FileError::new("userdata", "Missing parameters"));
     };
     let missing: Vec<&str> = inputs
         .iter()
@@ -207,7 +268,10 @@ fn validate_smart_contract(
         })
         .collect();
     if !missing.is_empty() {
-        return Err(format!("Missing userparams: {}", missing.join(", ")));
+        return Err(FileError::new(
+            "userdata",
+            format!("Missing userparams: {}", missing.join(", ")),
+        ));
     }
     Ok(())
 }
@@ -424,7 +488,7 @@ mod tests {
     use super::*;
 
     fn err(value: Value) -> String {
-        validate_file(&value, None).unwrap_err()
+        validate_file(&value, None).unwrap_err().message
     }
 
     #[test]
@@ -496,7 +560,9 @@ mod tests {
         let with_input = abi(json!({"inputs": [{"name": "who", "type": "address"}]}));
         assert_eq!(err(with_input.clone()), "Missing parameters");
         assert_eq!(
-            validate_file(&with_input, Some(&json!({"other": 1}))).unwrap_err(),
+            validate_file(&with_input, Some(&json!({"other": 1})))
+                .unwrap_err()
+                .to_string(),
             "Missing userparams: who"
         );
         assert!(validate_file(&with_input, Some(&json!({"who": "0x1"}))).is_ok());

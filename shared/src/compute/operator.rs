@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::config::{self, ProviderKey, universal_key};
-use crate::outbound::{OutboundRequest, OutboundResponse};
+use crate::outbound::{HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::Platform;
 use crate::request::{parse_query, percent_encode};
 use crate::signature::sign_message;
@@ -126,10 +126,13 @@ impl<'a> Operator<'a> {
         if let Some(body) = body {
             request = request.body(body.to_string().into_bytes());
         }
-        self.platform
-            .http
-            .send(request)
-            .map_err(|err| self.unavailable(&err.to_string()))
+        self.platform.http.send(request).map_err(|err| match err {
+            // Something of the caller's (a header it wants forwarded) is not valid HTTP.
+            HttpError::InvalidRequest => ProviderError::BadRequest(
+                "The request cannot be forwarded to the compute operator service.".into(),
+            ),
+            other => self.unavailable(&other.to_string()),
+        })
     }
 
     /// Sends and reads a JSON-ish answer completely: (status, body bytes).
@@ -224,6 +227,26 @@ mod tests {
             "0xA78deb2Fa79463945C247991075E2a0e98Ba7A091700000000000000000"
         );
         assert_eq!(signature, v["providerSignature"].as_str().unwrap());
+    }
+
+    #[test]
+    fn input_the_platform_cannot_send_is_a_400_and_an_outage_a_503() {
+        let fake = crate::fakes::FakePlatform::new(&[
+            ("operator_service_url", "http://operator.example"),
+            (
+                "provider_private_key",
+                "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
+            ),
+        ]);
+        let platform = fake.ports();
+        let operator = Operator::configured(&platform, std::time::Duration::from_secs(1)).unwrap();
+        fake.http.answer(|_| Err(HttpError::InvalidRequest));
+        let refused = operator.call("GET", "compute", &[], None).unwrap_err();
+        assert_eq!(refused.status(), 400, "{refused}");
+        fake.http.answer(|_| Err(HttpError::Connection));
+        let outage = operator.call("GET", "compute", &[], None).unwrap_err();
+        assert_eq!(outage.status(), 503, "{outage}");
+        assert!(!outage.to_string().contains("operator.example"), "{outage}");
     }
 
     #[test]

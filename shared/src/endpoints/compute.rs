@@ -147,14 +147,24 @@ fn required_fee(
 }
 
 /// Order validation for an input that names a `transferTxId`.
+/// What an existing order must meet besides naming the service.
+#[derive(Debug, Clone, Copy)]
+struct OrderTerms<'a> {
+    /// The compute environment the fee must name (datasets; not algorithms).
+    environment: Option<&'a str>,
+    /// Whether a fee past its `validUntil` still counts (quotes re-price such orders).
+    allow_expired_fee: bool,
+    /// The provider's clock, see [`OrderQuery::clock_now`].
+    clock_now: u64,
+}
+
 fn existing_order(
     rpc: &Rpc<'_>,
     ddo: &Ddo,
     index: usize,
     consumer: Address,
     input: &Value,
-    env: Option<&str>,
-    allow_expired_fee: bool,
+    terms: OrderTerms<'_>,
 ) -> Result<Option<ValidOrder>> {
     let Some(tx_text) = input
         .get("transferTxId")
@@ -165,9 +175,17 @@ fn existing_order(
     };
     let tx = parse_tx_hash(tx_text, "transferTxId")?;
     let service = &ddo.services[index];
-    let mut query: OrderQuery<'_> = order_query(ddo, index, service, rpc.chain(), consumer, tx)?;
-    query.environment = env;
-    query.allow_expired_fee = allow_expired_fee;
+    let mut query: OrderQuery<'_> = order_query(
+        ddo,
+        index,
+        service,
+        rpc.chain(),
+        consumer,
+        tx,
+        terms.clock_now,
+    )?;
+    query.environment = terms.environment;
+    query.allow_expired_fee = terms.allow_expired_fee;
     Ok(validate_order(rpc, &query)?.ok())
 }
 
@@ -221,7 +239,12 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
             validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
         let chain = asset_chain(&chains, &ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id), true)?;
+        let terms = OrderTerms {
+            environment: Some(&env_id),
+            allow_expired_fee: true,
+            clock_now: platform.clock.now_unix_seconds(),
+        };
+        let order = existing_order(&rpc, &ddo, index, consumer, input, terms)?;
         items.push((ddo, index, input.clone(), order));
     }
     if let Algorithm::Published { ddo, request } = &algorithm {
@@ -234,7 +257,12 @@ fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
             .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
         let chain = asset_chain(&chains, ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-        let order = existing_order(&rpc, ddo, index, consumer, request, None, true)?;
+        let terms = OrderTerms {
+            environment: None,
+            allow_expired_fee: true,
+            clock_now: platform.clock.now_unix_seconds(),
+        };
+        let order = existing_order(&rpc, ddo, index, consumer, request, terms)?;
         items.push(((**ddo).clone(), index, request.clone(), order));
     }
     // The fee-bearing item: the first one with a valid order, else the first dataset.
@@ -405,7 +433,12 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
         {
             return Err(refusal(&format!("{res}.transferTxId"), "missing"));
         }
-        let order = existing_order(&rpc, &ddo, index, consumer, input, Some(&env_id), false)?
+        let terms = OrderTerms {
+            environment: Some(&env_id),
+            allow_expired_fee: false,
+            clock_now: platform.clock.now_unix_seconds(),
+        };
+        let order = existing_order(&rpc, &ddo, index, consumer, input, terms)?
             .ok_or_else(|| refusal(&format!("{res}.serviceId"), "order_invalid"))?;
         let mut remote =
             json!({"txId": input["transferTxId"], "serviceId": ddo.services[index].id});
@@ -436,7 +469,12 @@ fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
                 .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
             let chain = asset_chain(&chains, ddo)?;
             let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-            let order = existing_order(&rpc, ddo, index, consumer, request, None, false)?
+            let terms = OrderTerms {
+                environment: None,
+                allow_expired_fee: false,
+                clock_now: platform.clock.now_unix_seconds(),
+            };
+            let order = existing_order(&rpc, ddo, index, consumer, request, terms)?
                 .ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
             let container = ddo
                 .metadata

@@ -64,7 +64,13 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
 
 fn random_name() -> String {
     let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
+    if getrandom::fill(&mut bytes).is_err() {
+        // No entropy source: a name derived from the clock still differs per call.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
     hex::encode(bytes)
 }
 
@@ -100,7 +106,15 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
             "Provider {net}: Service with index={service_id} is not an access service."
         )));
     }
-    let query = order_query(&ddo, index, service, chain, authorized.signer, tx)?;
+    let query = order_query(
+        &ddo,
+        index,
+        service,
+        chain,
+        authorized.signer,
+        tx,
+        platform.clock.now_unix_seconds(),
+    )?;
     if let Err(refusal) = validate_order(&rpc, &query)? {
         return Err(ProviderError::BadRequest(format!(
             "Provider {net}: Order with tx_id {tx:#x} could not be validated due to error: {}",
@@ -121,14 +135,14 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
             ProviderError::BadRequest(format!("Provider {net}: Unsafe URL: {reason}."))
         })?;
     }
-    // Everything checked: use up the nonce (atomically) right before streaming.
-    authorized.consume_nonce(platform)?;
-
+    // The nonce is used up (atomically) only once the file is there to send: a
+    // consumer whose download failed at the origin can retry with the same request.
     match file {
         FileRequest::Contract { .. } => {
             let content = contract_content(platform, &file, timeout)?.ok_or_else(|| {
                 ProviderError::Upstream(format!("Provider {net}: the smart contract call failed."))
             })?;
+            authorized.consume_nonce(platform)?;
             Ok(Reply::Full(ApiResponse::bytes(
                 200,
                 "application/json",
@@ -165,6 +179,20 @@ fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
                         )),
                     },
                 )?;
+            // Nothing of a failed origin answer is passed on: error pages of object
+            // stores and web servers name the bucket, key or host this provider hides.
+            if response.status == 416 {
+                return Err(ProviderError::RangeNotSatisfiable(format!(
+                    "Provider {net}: the requested range of file index {file_index} is not satisfiable."
+                )));
+            }
+            if !(200..300).contains(&response.status) {
+                return Err(ProviderError::BadRequest(format!(
+                    "Provider {net}: file index {file_index} could not be downloaded: its origin answered HTTP {}.",
+                    response.status
+                )));
+            }
+            authorized.consume_nonce(platform)?;
             let mut out: Vec<(String, String)> = response
                 .headers
                 .iter()

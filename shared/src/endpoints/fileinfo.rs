@@ -76,8 +76,16 @@ fn file_entry(
     file: &Value,
     userdata: Option<&Value>,
     checksum_limit: Option<u64>,
+    from_caller: bool,
 ) -> Result<Value> {
-    let object = validate_file(file, userdata).map_err(ProviderError::BadRequest)?;
+    let object = validate_file(file, userdata).map_err(|err| {
+        if from_caller {
+            // The caller sent this object: a validation failure of its fields.
+            ProviderError::field(err.field, err.message)
+        } else {
+            ProviderError::BadRequest(err.message)
+        }
+    })?;
     let request = file_request(platform, &object, userdata)?;
     let mut entry = json!({"index": index, "type": object.kind.name(), "valid": false});
     let details = match &request {
@@ -195,6 +203,7 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
             file,
             userdata.as_ref(),
             checksum_limit,
+            !has_did,
         )?);
     }
     Ok(ApiResponse::json(200, &Value::Array(entries)))
@@ -330,8 +339,24 @@ mod tests {
                 .unwrap()
                 .starts_with("Unsafe URL")
         );
+        // File objects the caller sends are validated like any other input.
         let r = handle(&post(json!({"type": "ftp"})), &p);
-        assert_eq!(r.body_json().unwrap()["error"], "Unsupported type ftp");
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body_json().unwrap(),
+            json!({"errors": {"type": ["Unsupported type ftp"]}, "message": "Validation error", "success": false})
+        );
+        for (object, field) in [
+            (json!({"type": "url"}), "url"),
+            (json!({"type": "ipfs"}), "hash"),
+            (json!({"type": "arweave"}), "transactionId"),
+        ] {
+            let r = handle(&post(object), &p);
+            assert_eq!(r.status, 400, "{field}");
+            let body = r.body_json().unwrap();
+            assert_eq!(body["message"], "Validation error", "{field}");
+            assert!(body["errors"][field].is_array(), "{field}: {body}");
+        }
         assert_eq!(fake.http.count(), 0);
     }
 

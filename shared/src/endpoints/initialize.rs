@@ -72,6 +72,7 @@ pub fn order_query<'a>(
     chain: &Chain,
     consumer: Address,
     tx: alloy_primitives::B256,
+    clock_now: u64,
 ) -> Result<OrderQuery<'a>> {
     let net = network_name(chain.id);
     let malformed =
@@ -86,6 +87,7 @@ pub fn order_query<'a>(
         service_id: &service.id,
         service_index: index,
         service_timeout: service.timeout,
+        clock_now,
         consumer,
         tx,
         provider: chain.key.address(),
@@ -142,7 +144,15 @@ fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
     }
     if let Some(tx_text) = params.filled_text("transferTxId") {
         let tx = parse_tx_hash(&tx_text, "transferTxId")?;
-        let query = order_query(&ddo, index, service, chain, consumer, tx)?;
+        let query = order_query(
+            &ddo,
+            index,
+            service,
+            chain,
+            consumer,
+            tx,
+            platform.clock.now_unix_seconds(),
+        )?;
         if let Ok(order) = validate_order(&rpc, &query)? {
             return Ok(ApiResponse::json(
                 200,
