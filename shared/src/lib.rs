@@ -25,6 +25,7 @@ pub mod ports;
 pub mod provider_fee;
 pub mod request;
 pub mod response;
+pub mod routes;
 pub mod signature;
 pub mod signed_request;
 pub mod url_safety;
@@ -40,28 +41,18 @@ pub use response::{ApiResponse, Reply};
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
 /// Declares the Spin HTTP component of an endpoint group: the whole body of a
-/// component crate. `buffered` endpoints answer with a complete response and read request
-/// bodies up to `limit`; `streaming` ones may pass an upstream body straight through.
+/// component crate. The id names its entry in [`routes::COMPONENTS`] (its operations,
+/// variables and body limit).
 #[macro_export]
 macro_rules! spin_component {
-    (buffered: $handler:path, limit: $limit:path) => {
+    ($id:literal) => {
         #[cfg(target_arch = "wasm32")]
         #[spin_sdk::http_component]
         async fn handle(
             request: spin_sdk::http::IncomingRequest,
             outparam: spin_sdk::http::ResponseOutparam,
         ) {
-            $crate::spin_adapter::serve(request, outparam, $handler, $limit).await;
-        }
-    };
-    (streaming: $handler:path) => {
-        #[cfg(target_arch = "wasm32")]
-        #[spin_sdk::http_component]
-        async fn handle(
-            request: spin_sdk::http::IncomingRequest,
-            outparam: spin_sdk::http::ResponseOutparam,
-        ) {
-            $crate::spin_adapter::serve_streaming(request, outparam, $handler).await;
+            $crate::spin_adapter::serve(request, outparam, $id).await;
         }
     };
 }

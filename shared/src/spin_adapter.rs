@@ -66,12 +66,24 @@ impl KeyValue for SpinKeyValue {
     }
 }
 
-/// Spin application variables.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SpinVariables;
+/// Spin application variables, limited to the names the component declares in
+/// [`crate::routes::COMPONENTS`] (which a test checks against `spin.toml`). Spin answers
+/// an undeclared name as "undefined", which reads as unset; here it is a configuration
+/// error naming the variable, so a missing declaration cannot go unnoticed.
+#[derive(Debug, Clone, Copy)]
+pub struct DeclaredVariables {
+    component: &'static str,
+    names: &'static [&'static str],
+}
 
-impl Variables for SpinVariables {
+impl Variables for DeclaredVariables {
     fn get(&self, name: &str) -> Result<String, VariableError> {
+        if !self.names.contains(&name) {
+            return Err(VariableError::Other(format!(
+                "not declared for component `{}` (routes::COMPONENTS and spin.toml)",
+                self.component
+            )));
+        }
         match spin_sdk::variables::get(name) {
             Ok(value) => Ok(value),
             Err(spin_sdk::variables::Error::Undefined(_))
@@ -95,49 +107,21 @@ fn header_pairs(fields: &wasi_http::Fields) -> Vec<(String, String)> {
         .collect()
 }
 
-/// How large a request body an endpoint accepts.
-pub type BodyLimit = fn(&Platform<'_>) -> crate::Result<u64>;
-
-/// Serves one Spin HTTP request with an endpoint function: reads the request (the
-/// body up to `body_limit`, answering 413 beyond it without reading the rest), runs
-/// the endpoint, writes the response.
-pub async fn serve(
-    request: IncomingRequest,
-    outparam: ResponseOutparam,
-    endpoint: fn(&ApiRequest, &Platform<'_>) -> ApiResponse,
-    body_limit: BodyLimit,
-) {
-    serve_reply(request, outparam, body_limit, |api_request, platform| {
-        crate::Reply::Full(endpoint(api_request, platform))
-    })
-    .await;
-}
-
-/// Like [`serve`], for endpoints that may stream their answer: the status and headers
-/// go out first, then the body chunk by chunk as the upstream delivers it, so memory
-/// stays flat whatever the size.
-pub async fn serve_streaming(
-    request: IncomingRequest,
-    outparam: ResponseOutparam,
-    endpoint: fn(&ApiRequest, &Platform<'_>) -> crate::Reply,
-) {
-    serve_reply(
-        request,
-        outparam,
-        crate::endpoints::json_body_limit,
-        endpoint,
-    )
-    .await;
-}
-
-async fn serve_reply(
-    request: IncomingRequest,
-    outparam: ResponseOutparam,
-    body_limit: BodyLimit,
-    endpoint: impl FnOnce(&ApiRequest, &Platform<'_>) -> crate::Reply,
-) {
+/// Serves one Spin HTTP request for `component` (an id of [`crate::routes::COMPONENTS`]):
+/// reads the request (the body up to the component's limit, answering 413 beyond it
+/// without reading the rest), runs it through [`crate::routes::serve`], and writes the
+/// answer, buffered or streamed, with the head and the first body bytes together.
+pub async fn serve(request: IncomingRequest, outparam: ResponseOutparam, component: &'static str) {
+    let Some(spec) = crate::routes::component(component) else {
+        let err = ProviderError::config("spin.toml", format!("no component `{component}`"));
+        write_response(outparam, err.to_response());
+        return;
+    };
     let kv = SpinKeyValue::default();
-    let vars = SpinVariables;
+    let vars = DeclaredVariables {
+        component,
+        names: spec.variables,
+    };
     let clock = SystemClock;
     let http = SpinHttp;
     let platform = Platform {
@@ -146,9 +130,9 @@ async fn serve_reply(
         vars: &vars,
         clock: &clock,
     };
-    let reply = match read_request(request, &platform, body_limit).await {
-        Ok(api_request) => endpoint(&api_request, &platform),
-        Err(err) => crate::Reply::Full(crate::endpoints::with_cors(err.to_response())),
+    let reply = match read_request(request, &platform, spec.body_limit).await {
+        Ok(api_request) => crate::routes::serve(component, &api_request, &platform),
+        Err(err) => crate::routes::with_cors(crate::Reply::Full(err.to_response())),
     };
     match reply {
         crate::Reply::Full(response) => write_response(outparam, response),
@@ -164,7 +148,10 @@ async fn serve_reply(
                     let err = ProviderError::Upstream(
                         "The upstream failed before sending any data.".into(),
                     );
-                    write_response(outparam, crate::endpoints::with_cors(err.to_response()));
+                    let reply = crate::routes::with_cors(crate::Reply::Full(err.to_response()));
+                    if let crate::Reply::Full(response) = reply {
+                        write_response(outparam, response);
+                    }
                     return;
                 }
             };
@@ -193,7 +180,7 @@ async fn serve_reply(
 async fn read_request(
     request: IncomingRequest,
     platform: &Platform<'_>,
-    body_limit: BodyLimit,
+    body_limit: crate::routes::BodyLimit,
 ) -> crate::Result<ApiRequest> {
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let mut api_request = ApiRequest::new(&request.method().to_string(), &path_with_query);

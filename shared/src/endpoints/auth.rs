@@ -7,7 +7,6 @@
 
 use serde_json::json;
 
-use super::respond;
 use crate::auth_token::{TokenError, create_token, decode_token, is_revoked, revoke};
 use crate::config::auth_token_secret;
 use crate::ports::Platform;
@@ -19,20 +18,8 @@ const RULE: SignatureRule<'static> = SignatureRule {
     allow_auth_token: false,
 };
 
-/// Routes to create or delete by path.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    if request.path.ends_with("/deleteAuthToken") {
-        respond(request, platform, "auth", &["DELETE"], || {
-            delete_token(request, platform)
-        })
-    } else {
-        respond(request, platform, "auth", &["GET"], || {
-            create(request, platform)
-        })
-    }
-}
-
-fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `GET /api/services/createAuthToken`.
+pub fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     let address_text = params.filled_text("address").unwrap_or_default();
     let expiration = match params.filled_text("expiration") {
@@ -76,7 +63,8 @@ fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> 
     Ok(ApiResponse::json(200, &json!({ "token": token })))
 }
 
-fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `DELETE /api/services/deleteAuthToken`.
+pub fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     let address_text = params.filled_text("address").unwrap_or_default();
     let Some(token) = params.filled_text("token") else {
@@ -105,6 +93,11 @@ fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("auth", request, platform)
+    }
     use crate::fakes::FakePlatform;
     use crate::signature::sign_message;
     use k256::ecdsa::SigningKey;

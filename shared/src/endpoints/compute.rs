@@ -6,7 +6,6 @@ use alloy_primitives::{Address, U256};
 use serde_json::{Value, json};
 
 use super::initialize::{fee_token, order_query};
-use super::respond;
 use crate::address::checksum;
 use crate::asset::ddo::Ddo;
 use crate::asset::fetch::FetchPolicy;
@@ -29,40 +28,6 @@ const RULE: SignatureRule<'static> = SignatureRule {
     allow_auth_token: true,
 };
 
-/// Routes the compute group by path and method.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
-    let path = request.path.trim_end_matches('/');
-    if path.ends_with("/computeResult") {
-        return compute_result(request, platform);
-    }
-    let response = if path.ends_with("/initializeCompute") {
-        respond(request, platform, "compute", &["POST"], || {
-            initialize_compute(request, platform)
-        })
-    } else if path.ends_with("/computeEnvironments") {
-        respond(request, platform, "compute", &["GET"], || {
-            environments(platform)
-        })
-    } else if path.ends_with("/validateContainer") {
-        respond(request, platform, "compute", &["POST"], || {
-            validate_container(request)
-        })
-    } else {
-        respond(
-            request,
-            platform,
-            "compute",
-            &["POST", "GET", "PUT", "DELETE"],
-            || match request.method.as_str() {
-                "POST" => start(request, platform),
-                "GET" => status(request, platform),
-                _ => stop_or_delete(request, platform),
-            },
-        )
-    };
-    Reply::Full(response)
-}
-
 /// The configured chain of an asset, or 400.
 fn asset_chain<'c>(chains: &'c Chains, ddo: &Ddo) -> Result<&'c crate::config::Chain> {
     let id = ddo.chain_id.unwrap_or(0);
@@ -77,7 +42,8 @@ fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
 }
 
-fn environments(platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `GET /api/services/computeEnvironments`.
+pub fn environments(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let chains = Chains::load(platform.vars)?;
     let mut all = serde_json::Map::new();
@@ -96,7 +62,8 @@ fn environments(platform: &Platform<'_>) -> Result<ApiResponse> {
     Ok(ApiResponse::json(200, &Value::Object(all)))
 }
 
-fn validate_container(request: &ApiRequest) -> Result<ApiResponse> {
+/// `POST /api/services/validateContainer`.
+pub fn validate_container(request: &ApiRequest, _platform: &Platform<'_>) -> Result<ApiResponse> {
     let container: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     check_container(&container).map_err(|code| ProviderError::BadRequest(code.into()))?;
     Ok(ApiResponse::json(200, &container))
@@ -146,7 +113,6 @@ fn required_fee(
     Ok((token, amount))
 }
 
-/// Order validation for an input that names a `transferTxId`.
 /// What an existing order must meet besides naming the service.
 #[derive(Debug, Clone, Copy)]
 struct OrderTerms<'a> {
@@ -158,6 +124,7 @@ struct OrderTerms<'a> {
     clock_now: u64,
 }
 
+/// Order validation for an input that names a `transferTxId`.
 fn existing_order(
     rpc: &Rpc<'_>,
     ddo: &Ddo,
@@ -189,7 +156,8 @@ fn existing_order(
     Ok(validate_order(rpc, &query)?.ok())
 }
 
-fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `POST /api/services/initializeCompute`.
+pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     params.require(&[
         "datasets",
@@ -382,7 +350,8 @@ fn remote_initialize(
     Ok(answer)
 }
 
-fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `POST /api/services/compute`: starts a job.
+pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     params.require(&[
         "dataset.documentId",
@@ -565,7 +534,8 @@ fn job_query(
     Ok(query)
 }
 
-fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `GET /api/services/compute`: a job's status.
+pub fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let params = request.params();
     let consumer = signer_address(&params, "consumerAddress")?;
@@ -574,7 +544,8 @@ fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> 
     Ok(passthrough(status, body))
 }
 
-fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `PUT` (stop) and `DELETE` (delete) `/api/services/compute`.
+pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
     let params = request.params();
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
@@ -590,9 +561,9 @@ fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
     Ok(passthrough(status, body))
 }
 
-fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
-    let mut stream = None;
-    let response = respond(request, platform, "compute", &["GET"], || {
+/// `GET /api/services/computeResult`: streams one result file of a job.
+pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
+    {
         let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
         let params = request.params();
         params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
@@ -620,7 +591,7 @@ fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
             .header("range")
             .map(|r| vec![("range", r)])
             .unwrap_or_default();
-        let mut response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;
+        let response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;
         let mut headers: Vec<(String, String)> = response
             .headers
             .iter()
@@ -645,18 +616,10 @@ fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
             "access-control-expose-headers".into(),
             "Content-Disposition".into(),
         ));
-        headers.push(("access-control-allow-origin".into(), "*".into()));
-        let status = response.status;
-        let body = std::mem::replace(
-            &mut response.body,
-            Box::new(crate::outbound::BufferedBody(None)),
-        );
-        stream = Some(Reply::Stream {
-            status,
+        Ok(Reply::Stream {
+            status: response.status,
             headers,
-            body,
-        });
-        Ok(ApiResponse::empty(200))
-    });
-    stream.unwrap_or(Reply::Full(response))
+            body: response.body,
+        })
+    }
 }

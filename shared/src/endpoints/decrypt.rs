@@ -17,7 +17,6 @@ use alloy_sol_types::SolEvent;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::respond;
 use crate::address::parse_address;
 use crate::chain::abi::{MetadataCreated, MetadataUpdated, erc721ListCall, getMetaDataCall};
 use crate::chain::addresses::ContractAddresses;
@@ -37,13 +36,6 @@ const RULE: SignatureRule<'static> = SignatureRule {
 
 /// Largest document a decompression may produce (an LZMA bomb stops here).
 const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
-
-/// Serves the route.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    respond(request, platform, "decrypt", &["POST"], || {
-        decrypt(request, platform)
-    })
-}
 
 fn validate(params: &Params) -> Result<()> {
     let mut errors: Vec<(String, FieldMessage)> = Vec::new();
@@ -194,7 +186,8 @@ fn authorized_decrypters(platform: &Platform<'_>) -> Result<Vec<Address>> {
         .collect()
 }
 
-fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `POST /api/services/decrypt`.
+pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     validate(&params)?;
     let transaction_id = params.filled_text("transactionId");
@@ -305,6 +298,11 @@ fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("decrypt", request, platform)
+    }
     use crate::config::ProviderKey;
     use crate::fakes::FakePlatform;
     use crate::signature::sign_message;

@@ -5,7 +5,6 @@
 
 use super::fileinfo::asset_service;
 use super::initialize::{order_query, parse_file_index, reachable_file};
-use super::respond;
 use crate::asset::consumable::check_consumable;
 use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, send_checked};
 use crate::asset::files::{FileRequest, parse_userdata};
@@ -33,35 +32,6 @@ const PASSED_HEADERS: &[&str] = &[
     "etag",
 ];
 
-/// Serves the route.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> Reply {
-    let mut stream = None;
-    let response = respond(request, platform, "download", &["GET"], || match download(
-        request, platform,
-    )? {
-        Reply::Full(response) => Ok(response),
-        streaming @ Reply::Stream { .. } => {
-            stream = Some(streaming);
-            Ok(ApiResponse::empty(200))
-        }
-    });
-    match stream {
-        Some(Reply::Stream {
-            status,
-            mut headers,
-            body,
-        }) => {
-            headers.push(("access-control-allow-origin".into(), "*".into()));
-            Reply::Stream {
-                status,
-                headers,
-                body,
-            }
-        }
-        _ => Reply::Full(response),
-    }
-}
-
 fn random_name() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
@@ -74,7 +44,8 @@ fn random_name() -> String {
     hex::encode(bytes)
 }
 
-fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
+/// `GET /api/services/download`.
+pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
     let params = request.params();
     params.require(&[
         "documentId",
@@ -239,7 +210,8 @@ mod tests {
     #[test]
     fn missing_fields_are_listed_and_change_nothing() {
         let fake = FakePlatform::new(&[]);
-        let reply = handle(
+        let reply = crate::routes::serve(
+            "download",
             &ApiRequest::new("GET", "/api/services/download"),
             &fake.ports(),
         );

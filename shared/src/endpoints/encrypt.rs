@@ -6,7 +6,6 @@
 //! "Failed to encrypt.", an empty body is refused, and bodies above `max_document_size`
 //! (default 25 MiB, Ocean Node's figure) get a 413.
 
-use super::respond;
 use crate::cipher;
 use crate::config::{self, Chains};
 use crate::ports::Platform;
@@ -31,10 +30,10 @@ pub fn too_large(limit: u64) -> ProviderError {
     ))
 }
 
-/// Serves the route. `request.body` holds the whole body (the platform adapter stops
-/// reading at the limit and answers 413 itself).
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    respond(request, platform, "encrypt", &["POST"], || {
+/// `POST /api/services/encrypt?chainId=`. `request.body` holds the whole body (the
+/// platform adapter stops reading at the limit and answers 413 itself).
+pub fn encrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    {
         let media_type = crate::request::media_type(request.header("content-type").unwrap_or(""))
             .to_ascii_lowercase();
         if media_type != "application/octet-stream" {
@@ -64,12 +63,17 @@ pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
             ProviderError::Upstream("Failed to encrypt: no randomness available.".into())
         })?;
         Ok(ApiResponse::text(201, format!("0x{}", hex::encode(sealed))))
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("encrypt", request, platform)
+    }
     use crate::config::ProviderKey;
     use crate::fakes::FakePlatform;
     use crate::signature::decode_hex;

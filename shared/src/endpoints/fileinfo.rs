@@ -9,7 +9,6 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::respond;
 use crate::asset::ddo::{Ddo, resolve_ddo};
 use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, http_details};
 use crate::asset::files::{
@@ -23,19 +22,6 @@ use crate::ports::Platform;
 use crate::request::Params;
 use crate::signed_request::{SignatureRule, authorize};
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
-
-/// Serves both routes, by path.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    if request.path.ends_with("/assetUrls") {
-        respond(request, platform, "fileinfo", &["GET"], || {
-            asset_urls(request, platform)
-        })
-    } else {
-        respond(request, platform, "fileinfo", &["POST"], || {
-            fileinfo(request, platform)
-        })
-    }
-}
 
 /// Whether `checksum` asks for hashing: `true`, `"true"`, `"1"`, `"yes"` or a non-zero
 /// number. The reference treated any non-empty string, `"false"` included, as true.
@@ -139,7 +125,8 @@ fn file_entry(
     Ok(entry)
 }
 
-fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `POST /api/services/fileinfo`.
+pub fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     let has_did = params.is_filled("did");
     let has_type = params.is_filled("type");
@@ -212,7 +199,7 @@ fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse
 /// `GET /api/services/assetUrls?documentId&serviceId&publisherAddress&nonce&signature`:
 /// the decrypted file objects of a service, for the data NFT's owner only (`ownerOf(1)`
 /// of the ERC721 template, read on chain). Signed message: `documentId + nonce`.
-fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+pub fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     let Some(did) = params.filled_text("documentId") else {
         return Err(ProviderError::field(
@@ -276,6 +263,11 @@ fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("fileinfo", request, platform)
+    }
     use crate::fakes::FakePlatform;
 
     fn post(body: Value) -> ApiRequest {

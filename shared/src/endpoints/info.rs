@@ -3,72 +3,19 @@
 
 use serde_json::{Map, Value, json};
 
-use super::respond;
 use crate::address::checksum;
 use crate::config::Chains;
 use crate::ports::Platform;
-use crate::{ApiRequest, ApiResponse, ProviderError};
+use crate::{ApiRequest, ApiResponse, Result};
 
 /// The wire API this provider speaks: the Python Provider's v2 dialect.
 pub const API_VERSION: &str = "2.1.6";
 
-/// `serviceEndpoints`: the reference's key names (Python function names, hence the
-/// snake_case auth keys) for the endpoints this deployment has.
-pub const SERVICE_ENDPOINTS: &[(&str, &str, &str)] = &[
-    ("nonce", "GET", "/api/services/nonce"),
-    ("encrypt", "POST", "/api/services/encrypt"),
-    ("decrypt", "POST", "/api/services/decrypt"),
-    ("fileinfo", "POST", "/api/services/fileinfo"),
-    ("initialize", "GET", "/api/services/initialize"),
-    ("download", "GET", "/api/services/download"),
-    ("assetUrls", "GET", "/api/services/assetUrls"),
-    ("create_auth_token", "GET", "/api/services/createAuthToken"),
-    (
-        "delete_auth_token",
-        "DELETE",
-        "/api/services/deleteAuthToken",
-    ),
-];
-
-/// The compute endpoints, advertised only when `operator_service_url` is set.
-pub const COMPUTE_ENDPOINTS: &[(&str, &str, &str)] = &[
-    (
-        "initializeCompute",
-        "POST",
-        "/api/services/initializeCompute",
-    ),
-    ("computeStart", "POST", "/api/services/compute"),
-    ("computeStatus", "GET", "/api/services/compute"),
-    ("computeStop", "PUT", "/api/services/compute"),
-    ("computeDelete", "DELETE", "/api/services/compute"),
-    ("computeResult", "GET", "/api/services/computeResult"),
-    (
-        "computeEnvironments",
-        "GET",
-        "/api/services/computeEnvironments",
-    ),
-    (
-        "validateContainer",
-        "POST",
-        "/api/services/validateContainer",
-    ),
-];
-
-/// Serves `/` and the not-found fallback.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    if request.path != "/" && !request.path.is_empty() {
-        return super::with_cors(
-            ProviderError::NotFound(
-                "404 Not Found: The requested URL was not found on the server.".into(),
-            )
-            .to_response(),
-        );
-    }
-    respond(request, platform, "info", &["GET"], || {
-        let chains = Chains::load(platform.vars)?;
-        let compute = crate::config::optional(platform.vars, "operator_service_url")?.is_some();
-        Ok(ApiResponse::json(200, &info_document(&chains, compute)))
-    })
+/// `GET /`: the root document.
+pub fn root(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let chains = Chains::load(platform.vars)?;
+    let compute = crate::config::optional(platform.vars, "operator_service_url")?.is_some();
+    Ok(ApiResponse::json(200, &info_document(&chains, compute)))
 }
 
 /// The root document. Built from configuration alone: no RPC call (the reference
@@ -79,10 +26,13 @@ pub fn info_document(chains: &Chains, compute: bool) -> Value {
     for chain in chains.iter() {
         addresses.insert(chain.id.to_string(), json!(checksum(&chain.key.address())));
     }
+    // `serviceEndpoints`: the reference's key names (Python function names, hence the
+    // snake_case auth keys); the compute ones only when an operator is configured.
     let mut endpoints = Map::new();
-    let compute_endpoints = if compute { COMPUTE_ENDPOINTS } else { &[] };
-    for (name, method, path) in SERVICE_ENDPOINTS.iter().chain(compute_endpoints) {
-        endpoints.insert((*name).to_owned(), json!([method, path]));
+    for op in crate::routes::OPERATIONS {
+        if !op.name.is_empty() && (compute || !op.compute) {
+            endpoints.insert(op.name.to_owned(), json!([op.method, op.path]));
+        }
     }
     let mut doc = json!({
         "chainIds": chain_ids,
@@ -103,6 +53,11 @@ pub fn info_document(chains: &Chains, compute: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("info", request, platform)
+    }
     use crate::fakes::FakePlatform;
 
     const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";

@@ -7,7 +7,6 @@ use alloy_primitives::{Address, U256};
 use serde_json::{Value, json};
 
 use super::fileinfo::asset_service;
-use super::respond;
 use crate::address::parse_address;
 use crate::asset::consumable::check_consumable;
 use crate::asset::ddo::{Ddo, Service};
@@ -24,13 +23,6 @@ use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
 use crate::signed_request::signer_address;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
-
-/// Serves the route.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    respond(request, platform, "initialize", &["GET"], || {
-        initialize(request, platform)
-    })
-}
 
 /// `fileIndex`: an integer ≥ 0 (no negative wrap-around), or 400.
 pub fn parse_file_index(text: &str) -> Result<usize> {
@@ -118,7 +110,8 @@ pub fn reachable_file(
     file_request(platform, &object, userdata)
 }
 
-fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `GET /api/services/initialize`.
+pub fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
     params.require(&["documentId", "serviceId", "consumerAddress"])?;
     let consumer = signer_address(&params, "consumerAddress")?;

@@ -3,28 +3,30 @@
 //! a number), 0 for an address that never signed. It writes nothing (the reference
 //! stored `1` for unknown addresses on a GET).
 
-use super::respond;
 use crate::nonce::current_nonce;
 use crate::ports::Platform;
 use crate::signed_request::signer_address;
-use crate::{ApiRequest, ApiResponse};
+use crate::{ApiRequest, ApiResponse, Result};
 
-/// Serves the route.
-pub fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    respond(request, platform, "nonce", &["GET"], || {
-        let address = signer_address(&request.params(), "userAddress")?;
-        let nonce = current_nonce(platform.kv, &address)?;
-        // The canonical decimal text is valid JSON number text, kept exact (no f64).
-        Ok(ApiResponse::raw_json(
-            200,
-            format!(r#"{{"nonce":{nonce}}}"#),
-        ))
-    })
+/// `GET /api/services/nonce`.
+pub fn nonce(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let address = signer_address(&request.params(), "userAddress")?;
+    let nonce = current_nonce(platform.kv, &address)?;
+    // The canonical decimal text is valid JSON number text, kept exact (no f64).
+    Ok(ApiResponse::raw_json(
+        200,
+        format!(r#"{{"nonce":{nonce}}}"#),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request, served through the route table as the component would.
+    fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+        crate::routes::serve_full("nonce", request, platform)
+    }
     use crate::address::parse_address;
     use crate::decimal::Decimal;
     use crate::fakes::FakePlatform;

@@ -1,0 +1,632 @@
+//! The one route table: which component serves which path and method, the name each
+//! operation has in `GET /`'s `serviceEndpoints`, and what each component may read
+//! (its variables, its body limit). `spin.toml`, the dispatch below and the root
+//! document all agree with it; a unit test checks `spin.toml` against it.
+//!
+//! Cross-cutting HTTP behaviour lives in [`serve`], the one path every request takes,
+//! buffered or streamed: CORS on every answer, `OPTIONS` preflight, `405` JSON for
+//! methods a route does not have (HEAD included), the JSON 404, and the one
+//! error-to-response mapping (with a log line that never carries a secret).
+
+use crate::endpoints::{auth, compute, decrypt, download, encrypt, fileinfo, info};
+use crate::endpoints::{initialize, nonce};
+use crate::log::{Level, log};
+use crate::ports::Platform;
+use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
+
+/// An operation's implementation.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Answers with a complete response.
+    Full(fn(&ApiRequest, &Platform<'_>) -> Result<ApiResponse>),
+    /// May pass an upstream body straight through.
+    Stream(fn(&ApiRequest, &Platform<'_>) -> Result<Reply>),
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "Handler::Full",
+            Self::Stream(_) => "Handler::Stream",
+        })
+    }
+}
+
+/// One operation of the wire API: a method on a path.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// HTTP method.
+    pub method: &'static str,
+    /// The exact path (as routed in `spin.toml`).
+    pub path: &'static str,
+    /// The component (endpoint group) that serves it.
+    pub component: &'static str,
+    /// Its key in `serviceEndpoints` of `GET /` (the reference's names); empty for the
+    /// root document itself.
+    pub name: &'static str,
+    /// Advertised only when a compute operator is configured.
+    pub compute: bool,
+    /// What runs.
+    pub handler: Handler,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    component: &'static str,
+    name: &'static str,
+    handler: Handler,
+) -> Operation {
+    Operation {
+        method,
+        path,
+        component,
+        name,
+        compute: false,
+        handler,
+    }
+}
+
+const fn compute_op(
+    method: &'static str,
+    path: &'static str,
+    name: &'static str,
+    handler: Handler,
+) -> Operation {
+    Operation {
+        method,
+        path,
+        component: "compute",
+        name,
+        compute: true,
+        handler,
+    }
+}
+
+/// Every operation, in the order `GET /` lists them.
+pub const OPERATIONS: &[Operation] = &[
+    op("GET", "/", "info", "", Handler::Full(info::root)),
+    op(
+        "GET",
+        "/api/services/nonce",
+        "nonce",
+        "nonce",
+        Handler::Full(nonce::nonce),
+    ),
+    op(
+        "POST",
+        "/api/services/encrypt",
+        "encrypt",
+        "encrypt",
+        Handler::Full(encrypt::encrypt),
+    ),
+    op(
+        "POST",
+        "/api/services/decrypt",
+        "decrypt",
+        "decrypt",
+        Handler::Full(decrypt::decrypt),
+    ),
+    op(
+        "POST",
+        "/api/services/fileinfo",
+        "fileinfo",
+        "fileinfo",
+        Handler::Full(fileinfo::fileinfo),
+    ),
+    op(
+        "GET",
+        "/api/services/assetUrls",
+        "fileinfo",
+        "assetUrls",
+        Handler::Full(fileinfo::asset_urls),
+    ),
+    op(
+        "GET",
+        "/api/services/initialize",
+        "initialize",
+        "initialize",
+        Handler::Full(initialize::initialize),
+    ),
+    op(
+        "GET",
+        "/api/services/download",
+        "download",
+        "download",
+        Handler::Stream(download::download),
+    ),
+    op(
+        "GET",
+        "/api/services/createAuthToken",
+        "auth",
+        "create_auth_token",
+        Handler::Full(auth::create),
+    ),
+    op(
+        "DELETE",
+        "/api/services/deleteAuthToken",
+        "auth",
+        "delete_auth_token",
+        Handler::Full(auth::delete_token),
+    ),
+    compute_op(
+        "POST",
+        "/api/services/initializeCompute",
+        "initializeCompute",
+        Handler::Full(compute::initialize_compute),
+    ),
+    compute_op(
+        "POST",
+        "/api/services/compute",
+        "computeStart",
+        Handler::Full(compute::start),
+    ),
+    compute_op(
+        "GET",
+        "/api/services/compute",
+        "computeStatus",
+        Handler::Full(compute::status),
+    ),
+    compute_op(
+        "PUT",
+        "/api/services/compute",
+        "computeStop",
+        Handler::Full(compute::stop_or_delete),
+    ),
+    compute_op(
+        "DELETE",
+        "/api/services/compute",
+        "computeDelete",
+        Handler::Full(compute::stop_or_delete),
+    ),
+    compute_op(
+        "GET",
+        "/api/services/computeResult",
+        "computeResult",
+        Handler::Stream(compute::compute_result),
+    ),
+    compute_op(
+        "GET",
+        "/api/services/computeEnvironments",
+        "computeEnvironments",
+        Handler::Full(compute::environments),
+    ),
+    compute_op(
+        "POST",
+        "/api/services/validateContainer",
+        "validateContainer",
+        Handler::Full(compute::validate_container),
+    ),
+];
+
+/// How large a request body a component accepts.
+pub type BodyLimit = fn(&Platform<'_>) -> Result<u64>;
+
+/// An endpoint group: one Spin component.
+#[derive(Debug, Clone, Copy)]
+pub struct Component {
+    /// Its id in `spin.toml`.
+    pub id: &'static str,
+    /// The variables its code may read: exactly its `[component.<id>.variables]` in
+    /// `spin.toml` (checked by a test). The Spin adapter refuses any other name with a
+    /// configuration error, so a read the manifest does not declare fails loudly
+    /// instead of silently reading as unset.
+    pub variables: &'static [&'static str],
+    /// Its request body limit.
+    pub body_limit: BodyLimit,
+}
+
+/// Every component.
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        id: "info",
+        variables: &[
+            "provider_private_key",
+            "network_url",
+            "chain_id",
+            "operator_service_url",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "nonce",
+        variables: &["log_level"],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "encrypt",
+        variables: &[
+            "provider_private_key",
+            "network_url",
+            "chain_id",
+            "max_document_size",
+            "log_level",
+        ],
+        body_limit: encrypt::max_document_size,
+    },
+    Component {
+        id: "auth",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "decrypt",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "address_file",
+            "authorized_decrypters",
+            "request_timeout",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "fileinfo",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "aquarius_url",
+            "ipfs_gateway",
+            "arweave_gateway",
+            "allow_non_public_ip",
+            "max_checksum_length",
+            "request_timeout",
+            "ddo_cache_seconds",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "initialize",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "address_file",
+            "provider_fee_token",
+            "aquarius_url",
+            "ipfs_gateway",
+            "arweave_gateway",
+            "allow_non_public_ip",
+            "request_timeout",
+            "ddo_cache_seconds",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "download",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "address_file",
+            "provider_fee_token",
+            "aquarius_url",
+            "ipfs_gateway",
+            "arweave_gateway",
+            "allow_non_public_ip",
+            "request_timeout",
+            "ddo_cache_seconds",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+    Component {
+        id: "compute",
+        variables: &[
+            "provider_private_key",
+            "universal_private_key",
+            "auth_token_secret",
+            "network_url",
+            "chain_id",
+            "address_file",
+            "provider_fee_token",
+            "aquarius_url",
+            "operator_service_url",
+            "ipfs_gateway",
+            "arweave_gateway",
+            "allow_non_public_ip",
+            "max_checksum_length",
+            "request_timeout",
+            "ddo_cache_seconds",
+            "log_level",
+        ],
+        body_limit: json_body_limit,
+    },
+];
+
+/// Largest JSON body any endpoint other than `/encrypt` accepts.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The body limit of JSON endpoints.
+pub fn json_body_limit(_: &Platform<'_>) -> Result<u64> {
+    Ok(MAX_JSON_BODY as u64)
+}
+
+/// The component `id`, if there is one.
+pub fn component(id: &str) -> Option<&'static Component> {
+    COMPONENTS.iter().find(|c| c.id == id)
+}
+
+/// The operations of `component` on `path` (any method).
+fn operations_on<'a>(
+    component: &'a str,
+    path: &'a str,
+) -> impl Iterator<Item = &'static Operation> + 'a {
+    OPERATIONS
+        .iter()
+        .filter(move |op| op.component == component && op.path == path)
+}
+
+/// Serves one request for `component`: the one response path of every request.
+pub fn serve(component: &str, request: &ApiRequest, platform: &Platform<'_>) -> Reply {
+    let path = match request.path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    let methods: Vec<&'static str> = operations_on(component, path).map(|op| op.method).collect();
+    let reply = if methods.is_empty() {
+        // Only the info component has a fallback route (`/...`): unknown paths.
+        Reply::Full(
+            ProviderError::NotFound(
+                "404 Not Found: The requested URL was not found on the server.".into(),
+            )
+            .to_response(),
+        )
+    } else if request.method == "OPTIONS" {
+        Reply::Full(preflight(request, &methods))
+    } else {
+        match operations_on(component, path).find(|op| op.method == request.method) {
+            None => Reply::Full(ProviderError::MethodNotAllowed.to_response()),
+            Some(operation) => {
+                let result = match operation.handler {
+                    Handler::Full(handler) => handler(request, platform).map(Reply::Full),
+                    Handler::Stream(handler) => handler(request, platform),
+                };
+                result.unwrap_or_else(|err| {
+                    log_refusal(platform, component, request, &err);
+                    Reply::Full(err.to_response())
+                })
+            }
+        }
+    };
+    with_cors(reply)
+}
+
+fn log_refusal(
+    platform: &Platform<'_>,
+    component: &str,
+    request: &ApiRequest,
+    err: &ProviderError,
+) {
+    let level = if err.status() >= 500 {
+        Level::Error
+    } else {
+        Level::Info
+    };
+    // The message is safe to log: errors never carry secrets or URLs, and the path
+    // is logged without its query (which carries signatures and tokens).
+    log(
+        platform.vars,
+        level,
+        component,
+        &format!(
+            "{} {} -> {}: {err}",
+            request.method,
+            request.path,
+            err.status()
+        ),
+    );
+}
+
+/// Adds the CORS headers every answer carries (the reference used flask-cors defaults).
+pub fn with_cors(reply: Reply) -> Reply {
+    match reply {
+        Reply::Full(response) => {
+            Reply::Full(response.with_header("access-control-allow-origin", "*"))
+        }
+        Reply::Stream {
+            status,
+            mut headers,
+            body,
+        } => {
+            headers.push(("access-control-allow-origin".into(), "*".into()));
+            Reply::Stream {
+                status,
+                headers,
+                body,
+            }
+        }
+    }
+}
+
+fn preflight(request: &ApiRequest, allowed: &[&str]) -> ApiResponse {
+    let mut methods: Vec<&str> = allowed.to_vec();
+    methods.push("OPTIONS");
+    let methods = methods.join(", ");
+    let requested_headers = request
+        .header("access-control-request-headers")
+        .unwrap_or("*")
+        .to_owned();
+    ApiResponse::empty(200)
+        .with_header("allow", methods.clone())
+        .with_header("access-control-allow-methods", methods)
+        .with_header("access-control-allow-headers", requested_headers)
+        .with_header("access-control-expose-headers", "Content-Disposition")
+        .with_header("access-control-max-age", "86400")
+}
+
+/// [`serve`] for tests of buffered operations: the complete response.
+#[cfg(test)]
+pub fn serve_full(component: &str, request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
+    match serve(component, request, platform) {
+        Reply::Full(response) => response,
+        Reply::Stream { status, .. } => {
+            panic!("expected a complete response, got a stream ({status})")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::FakePlatform;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn manifest() -> toml::Table {
+        let text = include_str!("../../spin.toml");
+        text.parse().expect("spin.toml parses")
+    }
+
+    #[test]
+    fn spin_toml_routes_exactly_the_table() {
+        let manifest = manifest();
+        let triggers = manifest["trigger"]["http"].as_array().unwrap();
+        let routed: BTreeMap<String, String> = triggers
+            .iter()
+            .map(|t| {
+                (
+                    t["route"].as_str().unwrap().to_owned(),
+                    t["component"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected: BTreeMap<String, String> = OPERATIONS
+            .iter()
+            .map(|op| (op.path.to_owned(), op.component.to_owned()))
+            .collect();
+        // The info component also takes every path nobody else claims (JSON 404s).
+        expected.insert("/...".into(), "info".into());
+        assert_eq!(routed, expected);
+        let components: BTreeSet<&str> = manifest["component"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let ours: BTreeSet<&str> = COMPONENTS.iter().map(|c| c.id).collect();
+        assert_eq!(components, ours);
+    }
+
+    #[test]
+    fn each_component_reads_exactly_the_variables_spin_toml_gives_it() {
+        let manifest = manifest();
+        let declared_app: BTreeSet<&str> = manifest["variables"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for component in COMPONENTS {
+            let table = manifest["component"][component.id]
+                .get("variables")
+                .and_then(toml::Value::as_table)
+                .cloned()
+                .unwrap_or_default();
+            let declared: BTreeSet<&str> = table.keys().map(String::as_str).collect();
+            let read: BTreeSet<&str> = component.variables.iter().copied().collect();
+            assert_eq!(declared, read, "component {}", component.id);
+            for (name, value) in &table {
+                assert!(declared_app.contains(name.as_str()), "{name}");
+                assert_eq!(
+                    value.as_str(),
+                    Some(format!("{{{{ {name} }}}}").as_str()),
+                    "component {} passes {name} through",
+                    component.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_root_document_lists_the_named_operations() {
+        for compute in [false, true] {
+            let mut vars = vec![
+                ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+                (
+                    "provider_private_key",
+                    "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
+                ),
+            ];
+            if compute {
+                vars.push(("operator_service_url", "http://operator.example"));
+            }
+            let fake = FakePlatform::new(&vars);
+            let doc = serve_full("info", &ApiRequest::new("GET", "/"), &fake.ports())
+                .body_json()
+                .unwrap();
+            let endpoints = doc["serviceEndpoints"].as_object().unwrap();
+            let expected: Vec<&Operation> = OPERATIONS
+                .iter()
+                .filter(|op| !op.name.is_empty() && (compute || !op.compute))
+                .collect();
+            assert_eq!(endpoints.len(), expected.len());
+            for op in expected {
+                assert_eq!(
+                    endpoints[op.name],
+                    serde_json::json!([op.method, op.path]),
+                    "{}",
+                    op.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn options_head_unknown_methods_and_unknown_paths() {
+        let fake = FakePlatform::new(&[]);
+        let p = fake.ports();
+        let options = serve_full(
+            "nonce",
+            &ApiRequest::new("OPTIONS", "/api/services/nonce"),
+            &p,
+        );
+        assert_eq!(options.status, 200);
+        assert_eq!(options.header("allow"), Some("GET, OPTIONS"));
+        assert_eq!(options.header("access-control-allow-origin"), Some("*"));
+        let compute = serve_full(
+            "compute",
+            &ApiRequest::new("OPTIONS", "/api/services/compute/"),
+            &p,
+        );
+        assert_eq!(
+            compute.header("allow"),
+            Some("POST, GET, PUT, DELETE, OPTIONS")
+        );
+        for method in ["HEAD", "PATCH", "POST"] {
+            let r = serve_full("nonce", &ApiRequest::new(method, "/api/services/nonce"), &p);
+            assert_eq!(r.status, 405, "{method}");
+            assert_eq!(r.body_json().unwrap()["error"], "Method Not Allowed");
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        }
+        let missing = serve_full("info", &ApiRequest::new("GET", "/api/services/nope"), &p);
+        assert_eq!(missing.status, 404);
+        assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
+        assert!(
+            missing.body_json().unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("404 Not Found")
+        );
+    }
+}
