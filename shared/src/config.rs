@@ -176,6 +176,16 @@ impl Chains {
         Ok(Self(chains))
     }
 
+    /// The configured chain of an asset (its DDO's `chainId`), or 400.
+    pub fn for_asset(&self, ddo: &crate::asset::ddo::Ddo) -> Result<&Chain> {
+        let id = ddo.chain_id.unwrap_or(0);
+        self.get(id).ok_or_else(|| {
+            ProviderError::BadRequest(format!(
+                "Unsupported chainId {id}: this provider does not serve the asset's chain."
+            ))
+        })
+    }
+
     /// The chain with this id, if configured.
     pub fn get(&self, id: u64) -> Option<&Chain> {
         self.0.get(&id)

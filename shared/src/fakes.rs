@@ -223,7 +223,7 @@ impl FakePlatform {
         Platform {
             kv: &self.kv,
             http: &self.http,
-            vars: &self.vars,
+            settings: crate::settings::Settings::new(&self.vars),
             clock: &self.clock,
         }
     }

@@ -26,6 +26,7 @@ pub mod provider_fee;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod settings;
 pub mod signature;
 pub mod signed_request;
 pub mod url_safety;

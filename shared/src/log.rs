@@ -3,7 +3,7 @@
 //! Callers log events and outcomes, never request parameters: those carry signatures,
 //! tokens and, after decryption, file URLs.
 
-use crate::ports::Variables;
+use crate::settings::Settings;
 
 /// Severity, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,7 +19,8 @@ pub enum Level {
 }
 
 impl Level {
-    fn parse(text: &str) -> Self {
+    /// Parses a `log_level` value; anything unknown is `Info`.
+    pub fn parse(text: &str) -> Self {
         match text.trim().to_ascii_lowercase().as_str() {
             "error" | "critical" => Self::Error,
             "warn" | "warning" => Self::Warn,
@@ -30,12 +31,8 @@ impl Level {
 }
 
 /// Writes `message` when `level` is enabled by the `log_level` variable (default info).
-pub fn log(vars: &dyn Variables, level: Level, component: &str, message: &str) {
-    let configured = vars
-        .get("log_level")
-        .map(|t| Level::parse(&t))
-        .unwrap_or(Level::Info);
-    if level <= configured {
+pub fn log(settings: &Settings<'_>, level: Level, component: &str, message: &str) {
+    if level <= settings.log_level() {
         eprintln!("[{level:?}] {component}: {message}");
     }
 }

@@ -11,10 +11,14 @@ use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::SolEvent;
 use serde_json::{Value, json};
 
+use crate::address::parse_address;
+use crate::asset::ddo::{Ddo, Service};
 use crate::chain::abi::{
     OrderReused, OrderStarted, ProviderFee as ProviderFeeEvent, isDeployedCall,
 };
+use crate::chain::network_name;
 use crate::chain::{Rpc, RpcCall};
+use crate::config::Chain;
 use crate::provider_fee::ProviderFee;
 use crate::{ProviderError, Result};
 
@@ -69,6 +73,38 @@ fn block_timestamp(answer: std::result::Result<Value, crate::chain::RpcError>) -
     let value = answer.ok()?;
     let text = value.get("timestamp")?.as_str()?;
     u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+}
+
+/// The order query for a service of an asset.
+pub fn order_query<'a>(
+    ddo: &Ddo,
+    index: usize,
+    service: &'a Service,
+    chain: &Chain,
+    consumer: Address,
+    tx: alloy_primitives::B256,
+    clock_now: u64,
+) -> Result<OrderQuery<'a>> {
+    let net = network_name(chain.id);
+    let malformed =
+        || ProviderError::BadRequest(format!("Provider {net}: Asset malformed or disabled."));
+    Ok(OrderQuery {
+        nft: ddo
+            .nft_address
+            .as_deref()
+            .and_then(parse_address)
+            .ok_or_else(malformed)?,
+        datatoken: parse_address(&service.datatoken_address).ok_or_else(malformed)?,
+        service_id: &service.id,
+        service_index: index,
+        service_timeout: service.timeout,
+        clock_now,
+        consumer,
+        tx,
+        provider: chain.key.address(),
+        environment: None,
+        allow_expired_fee: true,
+    })
 }
 
 /// Validates `query.tx` as a paid order for the service. `Ok(Err(..))` is a refusal

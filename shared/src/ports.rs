@@ -59,17 +59,22 @@ pub trait Variables {
 pub trait Clock {
     /// Seconds since the Unix epoch.
     fn now_unix_seconds(&self) -> u64;
+
+    /// Nanoseconds since the Unix epoch (operator-call nonces); clocks without a finer
+    /// resolution give whole seconds.
+    fn now_unix_nanos(&self) -> u128 {
+        u128::from(self.now_unix_seconds()) * 1_000_000_000
+    }
 }
 
-/// The ports an endpoint function may use, bundled.
-#[derive(Clone, Copy)]
+/// The ports an endpoint function may use, bundled, with the request's settings.
 pub struct Platform<'a> {
     /// The key-value store.
     pub kv: &'a dyn KeyValue,
     /// Outbound HTTP.
     pub http: &'a dyn crate::outbound::HttpClient,
-    /// Configuration variables.
-    pub vars: &'a dyn Variables,
+    /// The configuration, read from the platform's variables as it is needed.
+    pub settings: crate::settings::Settings<'a>,
     /// The clock.
     pub clock: &'a dyn Clock,
 }
@@ -89,6 +94,13 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn now_unix_nanos(&self) -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
             .unwrap_or(0)
     }
 }

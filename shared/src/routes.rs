@@ -427,7 +427,7 @@ fn log_refusal(
     // The message is safe to log: errors never carry secrets or URLs, and the path
     // is logged without its query (which carries signatures and tokens).
     log(
-        platform.vars,
+        &platform.settings,
         level,
         component,
         &format!(

@@ -5,7 +5,6 @@
 
 use crate::address::{Address, checksum, parse_address};
 use crate::auth_token::verify_token_for;
-use crate::config::auth_token_secret;
 use crate::decimal::Decimal;
 use crate::nonce::{check_nonce, consume_nonce, parse_nonce};
 use crate::ports::Platform;
@@ -101,7 +100,7 @@ pub fn authorize(
                     "The signature field is required.",
                 ));
             };
-            let secret = auth_token_secret(platform.vars)?;
+            let secret = platform.settings.auth_token_secret()?;
             let now = platform.clock.now_unix_seconds();
             if let Err(problem) = verify_token_for(platform.kv, &secret, token, &signer, now) {
                 return Err(ProviderError::field(
@@ -212,7 +211,7 @@ mod tests {
     fn an_auth_token_replaces_the_signature_only_for_its_address_and_until_revoked() {
         let fake = platform();
         let p = fake.ports();
-        let secret = auth_token_secret(&fake.vars).unwrap();
+        let secret = crate::config::auth_token_secret(&fake.vars).unwrap();
         let token = create_token(&secret, CONSUMER, 1_800_000_000);
         let req = ApiRequest::new(
             "GET",

@@ -127,7 +127,7 @@ pub async fn serve(request: IncomingRequest, outparam: ResponseOutparam, compone
     let platform = Platform {
         kv: &kv,
         http: &http,
-        vars: &vars,
+        settings: crate::settings::Settings::new(&vars),
         clock: &clock,
     };
     let reply = match read_request(request, &platform, spec.body_limit).await {

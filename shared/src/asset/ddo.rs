@@ -4,7 +4,6 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config;
 use crate::outbound::OutboundRequest;
 use crate::ports::Platform;
 use crate::{ProviderError, Result};
@@ -120,7 +119,7 @@ pub fn resolve_ddo(
     if !did.starts_with("did:op:") || did.len() > 200 || did.contains(['/', '?', '#', ' ']) {
         return Err(not_found());
     }
-    let ttl = config::integer(platform.vars, "ddo_cache_seconds", 30)?;
+    let ttl = platform.settings.ddo_cache_seconds()?;
     let now = platform.clock.now_unix_seconds();
     if ttl > 0
         && let Ok(Some(bytes)) = platform.kv.get(&cache_key(did))
@@ -132,8 +131,7 @@ pub fn resolve_ddo(
     {
         return Ok(ddo);
     }
-    let base = config::optional(platform.vars, "aquarius_url")?
-        .ok_or_else(|| ProviderError::config("aquarius_url", "is not set"))?;
+    let base = platform.settings.aquarius_url()?;
     let url = format!(
         "{}/api/aquarius/assets/ddo/{did}",
         base.trim_end_matches('/')

@@ -17,7 +17,6 @@ use super::files::FileRequest;
 use crate::Result;
 use crate::address::checksum;
 use crate::chain::Rpc;
-use crate::config::Chains;
 use crate::outbound::{HttpClient, HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::Platform;
 use crate::url_safety::{UnsafeUrl, check_url, parse_url};
@@ -325,7 +324,7 @@ pub fn contract_content(
     else {
         return Ok(None);
     };
-    let Ok(chains) = Chains::load(platform.vars) else {
+    let Ok(chains) = platform.settings.chains() else {
         return Ok(None);
     };
     let Some(chain) = chains.get(*chain_id) else {

@@ -5,8 +5,9 @@ use serde_json::{Map, Value, json};
 
 use super::ddo::{Ddo, Service};
 use crate::address::parse_address;
+use crate::chain::network_name;
 use crate::cipher;
-use crate::config::{self, Chain};
+use crate::config::Chain;
 use crate::ports::Platform;
 use crate::request::percent_encode;
 use crate::signature::decode_hex;
@@ -276,6 +277,35 @@ fn validate_smart_contract(
     Ok(())
 }
 
+/// `fileIndex`: an integer ≥ 0 (no negative wrap-around), or 400.
+pub fn parse_file_index(text: &str) -> Result<usize> {
+    text.trim().parse::<usize>().map_err(|_| {
+        ProviderError::field("fileIndex", "The fileIndex must be an integer at least 0.")
+    })
+}
+
+/// Checks that file `file_index` of the service exists, is a valid object and is
+/// reachable; returns the validated request.
+pub fn reachable_file(
+    platform: &Platform<'_>,
+    ddo: &Ddo,
+    service: &Service,
+    chain: &Chain,
+    file_index: usize,
+    userdata: Option<&Value>,
+) -> Result<FileRequest> {
+    let net = network_name(chain.id);
+    let files = service_files(ddo, service, chain).ok_or_else(|| {
+        ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files"))
+    })?;
+    let file = files.get(file_index).ok_or_else(|| {
+        ProviderError::BadRequest(format!("Provider {net}: No such fileIndex {file_index}"))
+    })?;
+    let object = validate_file(file, userdata)
+        .map_err(|m| ProviderError::BadRequest(format!("Provider {net}: {m}")))?;
+    file_request(platform, &object, userdata)
+}
+
 /// Userdata as the reference takes it: a JSON object, or a string holding one
 /// (unparsable text counts as `{}`).
 pub fn parse_userdata(value: Option<&Value>) -> Option<Value> {
@@ -425,12 +455,7 @@ pub fn file_request(
             }
         }
         FileKind::Ipfs => {
-            let gateway = config::optional(platform.vars, "ipfs_gateway")?.ok_or_else(|| {
-                ProviderError::config(
-                    "ipfs_gateway",
-                    "is not set: No IPFS_GATEWAY defined, can not resolve ipfs hash.",
-                )
-            })?;
+            let gateway = platform.settings.ipfs_gateway()?;
             let url = url_join(
                 &gateway,
                 &format!("ipfs/{}", file.text("hash").unwrap_or_default()),
@@ -444,8 +469,7 @@ pub fn file_request(
             }
         }
         FileKind::Arweave => {
-            let gateway = config::optional(platform.vars, "arweave_gateway")?
-                .ok_or_else(|| ProviderError::config("arweave_gateway", "is not set: No ARWEAVE_GATEWAY defined, can not resolve arweave transaction id."))?;
+            let gateway = platform.settings.arweave_gateway()?;
             let url = url_join(&gateway, file.text("transactionId").unwrap_or_default());
             FileRequest::Http {
                 method: "GET".into(),

@@ -1,4 +1,5 @@
-//! Compute-to-data: the operator-service client and workflow validation.
+//! Compute-to-data: the operator-service client, workflow validation and pricing.
 
 pub mod operator;
+pub mod pricing;
 pub mod workflow;

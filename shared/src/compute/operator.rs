@@ -7,17 +7,12 @@
 
 use serde_json::Value;
 
-use crate::config::{self, ProviderKey, universal_key};
+use crate::config::{Chains, ProviderKey};
 use crate::outbound::{HttpError, OutboundRequest, OutboundResponse};
 use crate::ports::Platform;
 use crate::request::{parse_query, percent_encode};
 use crate::signature::sign_message;
 use crate::{ProviderError, Result};
-
-/// The operator's base URL (`operator_service_url`), or `None` when compute is off.
-pub fn operator_url(platform: &Platform<'_>) -> Result<Option<String>> {
-    config::optional(platform.vars, "operator_service_url")
-}
 
 /// Python's `urljoin(base, "api/v1/operator/<x>")`.
 pub fn operator_endpoint(base: &str, path: &str) -> String {
@@ -39,11 +34,7 @@ pub fn provider_signature(
 
 /// A nanosecond nonce (the reference used `time.time_ns()`).
 pub fn nanosecond_nonce(platform: &Platform<'_>) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_else(|_| u128::from(platform.clock.now_unix_seconds()) * 1_000_000_000);
-    nanos.to_string()
+    platform.clock.now_unix_nanos().to_string()
 }
 
 /// Builds `url?k=v&...`.
@@ -78,7 +69,7 @@ impl<'a> Operator<'a> {
     /// The operator of this deployment; `NotFound` when compute is not configured (the
     /// reference answers 404 on every compute route then).
     pub fn configured(platform: &'a Platform<'a>, timeout: std::time::Duration) -> Result<Self> {
-        let base = operator_url(platform)?.ok_or_else(|| {
+        let base = platform.settings.operator_url()?.ok_or_else(|| {
             ProviderError::NotFound(
                 "404 Not Found: compute is not enabled on this provider.".into(),
             )
@@ -87,7 +78,7 @@ impl<'a> Operator<'a> {
             platform,
             base,
             timeout,
-            key: universal_key(platform.vars)?,
+            key: platform.settings.universal_key()?,
         })
     }
 
@@ -171,6 +162,22 @@ impl<'a> Operator<'a> {
             Value::Array(items) => Ok(items),
             _ => Err(failed()),
         }
+    }
+
+    /// The environment with this id, and the chain it serves.
+    pub fn find_environment(&self, chains: &Chains, env_id: &str) -> Result<(Value, u64)> {
+        for chain in chains.iter() {
+            if let Some(env) = self
+                .environments(chain.id)?
+                .into_iter()
+                .find(|e| e["id"].as_str() == Some(env_id))
+            {
+                return Ok((env, chain.id));
+            }
+        }
+        Err(ProviderError::BadRequest(
+            "Compute environment does not exist".into(),
+        ))
     }
 
     /// The signed query of status/stop/delete/result calls.

@@ -6,7 +6,7 @@
 //! decided by whether its files decrypt with this provider's key, never by the provider
 //! calling itself over HTTP.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::Address;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -16,8 +16,7 @@ use crate::asset::ddo::{Ddo, resolve_ddo};
 use crate::asset::fetch::{FetchPolicy, http_details};
 use crate::asset::files::{file_request, service_files, validate_file};
 use crate::chain::Rpc;
-use crate::config::{self, Chains};
-use crate::decimal::Decimal;
+use crate::config::Chains;
 use crate::ports::Platform;
 use crate::{ProviderError, Result};
 
@@ -124,7 +123,7 @@ fn algorithm_files_checksum(
     policy: FetchPolicy,
 ) -> Option<String> {
     let chain = chains.get(ddo.chain_id?)?;
-    let limit = config::integer(platform.vars, "max_checksum_length", 5_242_880).ok()?;
+    let limit = platform.settings.max_checksum_length().ok()?;
     let mut all = String::new();
     for service in &ddo.services {
         for file in service_files(ddo, service, chain)? {
@@ -292,42 +291,9 @@ fn check_trusted_algorithm(
     Ok(())
 }
 
-/// The price of a job: `ceil`-free `floor(seconds × priceMin / 60 × 10^decimals)`,
-/// computed exactly (no float), over the **whole** duration.
-pub fn compute_fee(seconds: u64, price_per_minute: &str, decimals: u8) -> Option<U256> {
-    let price = Decimal::parse(price_per_minute).ok()?.to_string();
-    if price.starts_with('-') {
-        return None;
-    }
-    let (int_part, frac_part) = price.split_once('.').unwrap_or((&price, ""));
-    let mantissa: U256 = format!("{int_part}{frac_part}").parse().ok()?;
-    let ten = U256::from(10);
-    let numerator = U256::from(seconds)
-        .checked_mul(mantissa)?
-        .checked_mul(ten.checked_pow(U256::from(decimals))?)?;
-    let denominator = U256::from(60).checked_mul(ten.checked_pow(U256::from(frac_part.len()))?)?;
-    Some(numerator / denominator)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fees_cover_whole_days() {
-        // Two days at 1 token per minute with 18 decimals: 2880 tokens, not 0.
-        let two_days = 2 * 24 * 3600;
-        assert_eq!(
-            compute_fee(two_days, "1", 18),
-            Some(U256::from(2880u64) * U256::from(10).pow(U256::from(18)))
-        );
-        assert_eq!(
-            compute_fee(90, "0.01", 18),
-            Some(U256::from(15_000_000_000_000_000u64))
-        );
-        assert_eq!(compute_fee(59, "1", 0), Some(U256::ZERO));
-        assert_eq!(compute_fee(60, "abc", 18), None);
-    }
 
     #[test]
     fn container_checks() {

@@ -8,7 +8,6 @@
 use serde_json::json;
 
 use crate::auth_token::{TokenError, create_token, decode_token, is_revoked, revoke};
-use crate::config::auth_token_secret;
 use crate::ports::Platform;
 use crate::signed_request::{SignatureRule, authorize};
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
@@ -47,7 +46,7 @@ pub fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
     }
     // The signed message is the address exactly as sent, then the nonce.
     let authorized = authorize(platform, request, &params, RULE, &address_text)?;
-    let secret = auth_token_secret(platform.vars)?;
+    let secret = platform.settings.auth_token_secret()?;
     let token = create_token(
         &secret,
         &crate::address::checksum(&authorized.signer),
@@ -74,7 +73,7 @@ pub fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<Api
         ));
     };
     let authorized = authorize(platform, request, &params, RULE, &address_text)?;
-    let secret = auth_token_secret(platform.vars)?;
+    let secret = platform.settings.auth_token_secret()?;
     let claims = decode_token(&secret, &token, platform.clock.now_unix_seconds())?;
     if claims.address != authorized.signer {
         return Err(TokenError::Invalid.into());
@@ -250,7 +249,7 @@ mod tests {
     fn delete_refuses_someone_elses_token() {
         let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
         let p = fake.ports();
-        let secret = auth_token_secret(&fake.vars).unwrap();
+        let secret = crate::config::auth_token_secret(&fake.vars).unwrap();
         let foreign = create_token(
             &secret,
             "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909",

@@ -5,17 +5,16 @@
 use alloy_primitives::{Address, U256};
 use serde_json::{Value, json};
 
-use super::initialize::{fee_token, order_query};
 use crate::address::checksum;
 use crate::asset::ddo::Ddo;
 use crate::asset::fetch::FetchPolicy;
-use crate::chain::abi::decimalsCall;
 use crate::chain::{Rpc, parse_tx_hash};
 use crate::compute::operator::{Operator, provider_signature};
+use crate::compute::pricing::{fee_bearing_item, order_covers, required_fee};
 use crate::compute::workflow::{
-    Algorithm, check_container, compute_fee, refusal, resolve_algorithm, validate_input,
+    Algorithm, check_container, refusal, resolve_algorithm, validate_input,
 };
-use crate::config::{self, Chains};
+use crate::order::order_query;
 use crate::order::{OrderQuery, ValidOrder, validate_order};
 use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
@@ -28,27 +27,17 @@ const RULE: SignatureRule<'static> = SignatureRule {
     allow_auth_token: true,
 };
 
-/// The configured chain of an asset, or 400.
-fn asset_chain<'c>(chains: &'c Chains, ddo: &Ddo) -> Result<&'c crate::config::Chain> {
-    let id = ddo.chain_id.unwrap_or(0);
-    chains.get(id).ok_or_else(|| {
-        ProviderError::BadRequest(format!(
-            "Unsupported chainId {id}: this provider does not serve the asset's chain."
-        ))
-    })
-}
-
 fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
 }
 
 /// `GET /api/services/computeEnvironments`.
 pub fn environments(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
-    let chains = Chains::load(platform.vars)?;
+    let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
+    let chains = platform.settings.chains()?;
     let mut all = serde_json::Map::new();
     for chain in chains.iter() {
-        let token = checksum(&fee_token(platform, chain.id)?);
+        let token = checksum(&platform.settings.fee_token(chain.id)?);
         let envs: Vec<Value> = operator
             .environments(chain.id)?
             .into_iter()
@@ -67,50 +56,6 @@ pub fn validate_container(request: &ApiRequest, _platform: &Platform<'_>) -> Res
     let container: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     check_container(&container).map_err(|code| ProviderError::BadRequest(code.into()))?;
     Ok(ApiResponse::json(200, &container))
-}
-
-/// The environment with this id, with the chain it serves.
-fn find_environment(
-    operator: &Operator<'_>,
-    chains: &Chains,
-    env_id: &str,
-) -> Result<(Value, u64)> {
-    for chain in chains.iter() {
-        if let Some(env) = operator
-            .environments(chain.id)?
-            .into_iter()
-            .find(|e| e["id"].as_str() == Some(env_id))
-        {
-            return Ok((env, chain.id));
-        }
-    }
-    Err(ProviderError::BadRequest(
-        "Compute environment does not exist".into(),
-    ))
-}
-
-/// The fee an item must carry for a job until `valid_until`.
-fn required_fee(
-    platform: &Platform<'_>,
-    rpc: &Rpc<'_>,
-    env: &Value,
-    valid_until: u64,
-) -> Result<(Address, U256)> {
-    let token = fee_token(platform, rpc.chain().id)?;
-    if token == Address::ZERO {
-        return Ok((token, U256::ZERO));
-    }
-    let decimals = rpc.eth_call(&token, &decimalsCall {})?.unwrap_or(18);
-    let price = match &env["priceMin"] {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => "0".into(),
-    };
-    let seconds = valid_until.saturating_sub(platform.clock.now_unix_seconds());
-    let amount = compute_fee(seconds, &price, decimals).ok_or_else(|| {
-        ProviderError::Upstream("The compute environment has an invalid price.".into())
-    })?;
-    Ok((token, amount))
 }
 
 /// What an existing order must meet besides naming the service.
@@ -187,10 +132,10 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
         ));
     }
     let env_id = params.text("compute.env").unwrap_or_default();
-    let timeout = config::request_timeout(platform.vars)?;
+    let timeout = platform.settings.request_timeout()?;
     let operator = Operator::configured(platform, timeout)?;
-    let chains = Chains::load(platform.vars)?;
-    let (env, _env_chain) = find_environment(&operator, &chains, &env_id)?;
+    let chains = platform.settings.chains()?;
+    let (env, _env_chain) = operator.find_environment(chains, &env_id)?;
     let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
     let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
     let datasets = params
@@ -198,14 +143,14 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let policy = FetchPolicy::from_config(platform.vars)?;
+    let policy = platform.settings.fetch_policy()?;
 
     // Every input, then the algorithm, with its DDO, service index and existing order.
     let mut items: Vec<(Ddo, usize, Value, Option<ValidOrder>)> = Vec::new();
     for (i, input) in datasets.iter().enumerate() {
         let (ddo, index) =
-            validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
-        let chain = asset_chain(&chains, &ddo)?;
+            validate_input(platform, chains, i, input, &algorithm, &consumer, policy)?;
+        let chain = chains.for_asset(&ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let terms = OrderTerms {
             environment: Some(&env_id),
@@ -223,7 +168,7 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
         let (index, _) = ddo
             .service(service_id)
             .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
-        let chain = asset_chain(&chains, ddo)?;
+        let chain = chains.for_asset(ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let terms = OrderTerms {
             environment: None,
@@ -233,15 +178,11 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
         let order = existing_order(&rpc, ddo, index, consumer, request, terms)?;
         items.push(((**ddo).clone(), index, request.clone(), order));
     }
-    // The fee-bearing item: the first one with a valid order, else the first dataset.
-    let fee_index = items
-        .iter()
-        .position(|(_, _, _, order)| order.is_some())
-        .unwrap_or(0);
+    let fee_index = fee_bearing_item(items.iter().map(|(_, _, _, order)| order.is_some()));
     let mut answers = Vec::with_capacity(items.len());
     for (position, (ddo, index, input, order)) in items.iter().enumerate() {
         let service = &ddo.services[*index];
-        let chain = asset_chain(&chains, ddo)?;
+        let chain = chains.for_asset(ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         // A service whose files this provider cannot decrypt is served by another
         // provider: its own initialize quotes it (decided by the key, not by calling
@@ -253,7 +194,7 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
             continue;
         }
         if let Some(order) = order
-            && U256::from(valid_until) <= order.fee_valid_until
+            && order_covers(order, valid_until)
         {
             answers.push(json!({"validOrder": format!("{:#x}", order.order_tx)}));
             continue;
@@ -261,7 +202,7 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
         let (token, amount) = if position == fee_index {
             required_fee(platform, &rpc, &env, valid_until)?
         } else {
-            (fee_token(platform, chain.id)?, U256::ZERO)
+            (platform.settings.fee_token(chain.id)?, U256::ZERO)
         };
         let data = provider_data(
             Some(&env_id),
@@ -360,7 +301,7 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
         "consumerAddress",
         "nonce",
     ])?;
-    let timeout = config::request_timeout(platform.vars)?;
+    let timeout = platform.settings.request_timeout()?;
     let operator = Operator::configured(platform, timeout)?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let job_id = params.text("jobId").unwrap_or_default();
@@ -376,8 +317,8 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
     let env_id = params
         .filled_text("environment")
         .ok_or_else(|| ProviderError::field("environment", "The environment field is required."))?;
-    let chains = Chains::load(platform.vars)?;
-    let (env, _) = find_environment(&operator, &chains, &env_id)?;
+    let chains = platform.settings.chains()?;
+    let (env, _) = operator.find_environment(chains, &env_id)?;
     let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
     let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
     let mut inputs = vec![params.get("dataset").cloned().unwrap_or(Value::Null)];
@@ -386,13 +327,13 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
         Some(Value::Array(more)) => inputs.extend(more.iter().cloned()),
         Some(_) => return Err(refusal("additional_input", "invalid")),
     }
-    let policy = FetchPolicy::from_config(platform.vars)?;
+    let policy = platform.settings.fetch_policy()?;
     let mut stage_inputs = Vec::new();
     let mut paid: Vec<(ValidOrder, String, u64)> = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let (ddo, index) =
-            validate_input(platform, &chains, i, input, &algorithm, &consumer, policy)?;
-        let chain = asset_chain(&chains, &ddo)?;
+            validate_input(platform, chains, i, input, &algorithm, &consumer, policy)?;
+        let chain = chains.for_asset(&ddo)?;
         let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
         let res = crate::compute::workflow::resource_name(i);
         if input
@@ -436,7 +377,7 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
             let (index, service) = ddo
                 .service(service_id)
                 .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
-            let chain = asset_chain(&chains, ddo)?;
+            let chain = chains.for_asset(ddo)?;
             let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
             let terms = OrderTerms {
                 environment: None,
@@ -498,7 +439,7 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
     let mut stage = json!({"index": 0, "input": stage_inputs,
         "compute": {"Instances": 1, "namespace": "ocean-compute", "maxtime": 3600},
         "algorithm": algorithm_json,
-        "output": {"metadataUri": config::optional(platform.vars, "aquarius_url")?}});
+        "output": {"metadataUri": platform.settings.aquarius_url().ok()}});
     if let Some(output) = output {
         stage["output"] = output;
     }
@@ -536,7 +477,7 @@ fn job_query(
 
 /// `GET /api/services/compute`: a job's status.
 pub fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
+    let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
     let params = request.params();
     let consumer = signer_address(&params, "consumerAddress")?;
     let query = job_query(&operator, &params, &checksum(&consumer))?;
@@ -546,7 +487,7 @@ pub fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
 
 /// `PUT` (stop) and `DELETE` (delete) `/api/services/compute`.
 pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
+    let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
     let params = request.params();
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let message = format!(
@@ -564,7 +505,7 @@ pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
 /// `GET /api/services/computeResult`: streams one result file of a job.
 pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
     {
-        let operator = Operator::configured(platform, config::request_timeout(platform.vars)?)?;
+        let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
         let params = request.params();
         params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
         let consumer_text = params.text("consumerAddress").unwrap_or_default();

@@ -10,19 +10,13 @@
 //! receipt and the factory registration are cached, so a repeated decrypt costs one
 //! `eth_call`.
 
-use std::io::Write;
-
-use alloy_primitives::{Address, B256, Bytes};
-use alloy_sol_types::SolEvent;
+use alloy_primitives::B256;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::address::parse_address;
-use crate::chain::abi::{MetadataCreated, MetadataUpdated, erc721ListCall, getMetaDataCall};
-use crate::chain::addresses::ContractAddresses;
-use crate::chain::{Receipt, Rpc, RpcCall, parse_tx_hash};
-use crate::cipher;
-use crate::config::{self, Chains};
+use crate::asset::metadata::{StoredDocument, check_metadata_state};
+use crate::chain::abi::{erc721ListCall, getMetaDataCall};
+use crate::chain::{Rpc, RpcCall, parse_tx_hash};
 use crate::error::FieldMessage;
 use crate::ports::Platform;
 use crate::request::Params;
@@ -33,9 +27,6 @@ const RULE: SignatureRule<'static> = SignatureRule {
     signer_field: "decrypterAddress",
     allow_auth_token: true,
 };
-
-/// Largest document a decompression may produce (an LZMA bomb stops here).
-const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 
 fn validate(params: &Params) -> Result<()> {
     let mut errors: Vec<(String, FieldMessage)> = Vec::new();
@@ -73,13 +64,6 @@ fn validate(params: &Params) -> Result<()> {
     }
 }
 
-/// The encrypted document, its flags and hash, wherever they came from.
-struct StoredDocument {
-    data: Vec<u8>,
-    flags: u8,
-    hash: B256,
-}
-
 fn inline_document(params: &Params) -> Result<StoredDocument> {
     let failed = || ProviderError::BadRequest("Failed to convert input args to bytes.".into());
     let data = params
@@ -104,88 +88,6 @@ fn inline_document(params: &Params) -> Result<StoredDocument> {
     Ok(StoredDocument { data, flags, hash })
 }
 
-fn document_from_receipt(receipt: Option<&Receipt>, nft: &Address) -> Result<StoredDocument> {
-    let failed =
-        |why: &str| ProviderError::BadRequest(format!("Failed to process transaction id: {why}."));
-    let receipt = receipt.ok_or_else(|| failed("no mined transaction with this id"))?;
-    if !receipt.succeeded() {
-        return Err(failed("the transaction failed"));
-    }
-    let decode = |log: &crate::chain::Log| -> Option<(Bytes, Bytes, B256)> {
-        if let Ok(event) = MetadataCreated::decode_raw_log(log.topics.iter().copied(), &log.data) {
-            return Some((event.data, event.flags, event.metaDataHash));
-        }
-        MetadataUpdated::decode_raw_log(log.topics.iter().copied(), &log.data)
-            .ok()
-            .map(|event| (event.data, event.flags, event.metaDataHash))
-    };
-    let created = MetadataCreated::SIGNATURE_HASH;
-    let updated = MetadataUpdated::SIGNATURE_HASH;
-    let log = receipt
-        .logs_from(nft, &created)
-        .next()
-        .or_else(|| receipt.logs_from(nft, &updated).next())
-        .ok_or_else(|| failed("it has no metadata event of this data NFT"))?;
-    let (data, flags, hash) =
-        decode(log).ok_or_else(|| failed("its metadata event could not be decoded"))?;
-    Ok(StoredDocument {
-        data: data.to_vec(),
-        flags: flags.first().copied().unwrap_or(0),
-        hash,
-    })
-}
-
-/// A writer that refuses to grow past a limit.
-struct LimitedWriter(Vec<u8>);
-
-impl Write for LimitedWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + buf.len() > MAX_DECOMPRESSED {
-            return Err(std::io::Error::other("decompressed document too large"));
-        }
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// LZMA decompression with Python's `lzma.decompress` format detection: `.xz`
-/// streams by their magic bytes, legacy `.lzma` ("alone") otherwise.
-pub fn decompress(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = LimitedWriter(Vec::new());
-    let mut input = std::io::BufReader::new(data);
-    let result = if data.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0x00]) {
-        lzma_rs::xz_decompress(&mut input, &mut out)
-    } else {
-        lzma_rs::lzma_decompress(&mut input, &mut out)
-    };
-    result.ok().map(|()| out.0)
-}
-
-fn metadata_state_allows_decrypt(state: u8) -> Result<()> {
-    match state {
-        0 | 4 | 5 => Ok(()),
-        1 => Err(ProviderError::Forbidden("Asset end of life".into())),
-        2 => Err(ProviderError::Forbidden("Asset deprecated".into())),
-        3 => Err(ProviderError::Forbidden("Asset revoked".into())),
-        _ => Err(ProviderError::BadRequest("Invalid MetadataState".into())),
-    }
-}
-
-fn authorized_decrypters(platform: &Platform<'_>) -> Result<Vec<Address>> {
-    let Some(text) = config::optional(platform.vars, "authorized_decrypters")? else {
-        return Ok(Vec::new());
-    };
-    let bad = || ProviderError::config("authorized_decrypters", "must be a JSON list of addresses");
-    let list: Vec<String> = serde_json::from_str(&text).map_err(|_| bad())?;
-    list.iter()
-        .map(|a| parse_address(a).ok_or_else(bad))
-        .collect()
-}
-
 /// `POST /api/services/decrypt`.
 pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let params = request.params();
@@ -201,9 +103,9 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
     // nonce whatever happens next.
     authorized.consume_nonce(platform)?;
 
-    let chains = Chains::load(platform.vars)?;
+    let chains = platform.settings.chains()?;
     let chain = chains.resolve(&chain_text)?;
-    let allowed = authorized_decrypters(platform)?;
+    let allowed = platform.settings.authorized_decrypters()?;
     if !allowed.is_empty() && !allowed.contains(&authorized.signer) {
         return Err(ProviderError::Forbidden("Decrypter not authorized".into()));
     }
@@ -217,13 +119,16 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
         .as_deref()
         .map(|t| parse_tx_hash(t, "transactionId"))
         .transpose()?;
-    let factory = ContractAddresses::load(platform.vars, chain.id)?.factory(chain.id)?;
+    let factory = platform
+        .settings
+        .contract_addresses(chain.id)?
+        .factory(chain.id)?;
 
     let rpc = Rpc::new(
         chain,
         platform.http,
         platform.kv,
-        config::request_timeout(platform.vars)?,
+        platform.settings.request_timeout()?,
     );
     let factory_flag = format!("erc721List:{factory:#x}:{nft:#x}");
     let registered_cached = rpc.cached_flag(&factory_flag);
@@ -265,9 +170,9 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
         (Some(tx), true) => {
             let receipt =
                 rpc.receipt_from_answer(&tx, answers.next().unwrap_or(Ok(Value::Null)))?;
-            document_from_receipt(receipt.as_ref(), &nft)?
+            StoredDocument::from_receipt(receipt.as_ref(), &nft)?
         }
-        (Some(_), false) => document_from_receipt(cached_receipt.as_ref(), &nft)?,
+        (Some(_), false) => StoredDocument::from_receipt(cached_receipt.as_ref(), &nft)?,
         (None, _) => inline_document(&params)?,
     };
     let metadata = rpc
@@ -278,26 +183,16 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
                 crate::chain::network_name(chain.id)
             ))
         })?;
-    metadata_state_allows_decrypt(metadata.state)?;
-
-    let mut plain = document.data;
-    if document.flags & 2 != 0 {
-        plain = cipher::decrypt(&chain.key.secret_key(), &plain)
-            .map_err(|_| ProviderError::BadRequest("Failed to decrypt.".into()))?;
-    }
-    if document.flags & 1 != 0 {
-        plain = decompress(&plain)
-            .ok_or_else(|| ProviderError::BadRequest("Failed to decompress".into()))?;
-    }
-    if Sha256::digest(&plain).as_slice() != document.hash.as_slice() {
-        return Err(ProviderError::BadRequest("Checksum doesn't match.".into()));
-    }
+    check_metadata_state(metadata.state)?;
+    let plain = document.open(&chain.key)?;
     Ok(ApiResponse::bytes(201, "text/plain", plain))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cipher;
+    use sha2::{Digest, Sha256};
 
     /// The request, served through the route table as the component would.
     fn handle(request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {

@@ -3,13 +3,13 @@
 //! from its origin — one upstream request, passed through as it arrives, with `Range`
 //! forwarded for resumable downloads.
 
-use super::fileinfo::asset_service;
-use super::initialize::{order_query, parse_file_index, reachable_file};
 use crate::asset::consumable::check_consumable;
-use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, send_checked};
+use crate::asset::fetch::{FetchError, contract_content, send_checked};
 use crate::asset::files::{FileRequest, parse_userdata};
+use crate::asset::files::{parse_file_index, reachable_file};
+use crate::asset::resolve_service;
 use crate::chain::{Rpc, network_name, parse_tx_hash};
-use crate::config::{self, Chains};
+use crate::order::order_query;
 use crate::order::validate_order;
 use crate::outbound::HttpError;
 use crate::ports::Platform;
@@ -65,10 +65,10 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
     let service_id = params.text("serviceId").unwrap_or_default();
     let userdata = parse_userdata(params.get("userdata"));
 
-    let chains = Chains::load(platform.vars)?;
-    let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+    let _chains = platform.settings.chains()?;
+    let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
     let net = network_name(chain.id);
-    let timeout = config::request_timeout(platform.vars)?;
+    let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
     check_consumable(&rpc, &ddo, &authorized.signer)?;
     let service = &ddo.services[index];
@@ -100,7 +100,7 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
         file_index,
         userdata.as_ref(),
     )?;
-    let policy = FetchPolicy::from_config(platform.vars)?;
+    let policy = platform.settings.fetch_policy()?;
     if let FileRequest::Http { url, .. } = &file {
         check_url(url, policy.allow_non_public).map_err(|reason| {
             ProviderError::BadRequest(format!("Provider {net}: Unsafe URL: {reason}."))

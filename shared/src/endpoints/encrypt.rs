@@ -7,20 +7,12 @@
 //! (default 25 MiB, Ocean Node's figure) get a 413.
 
 use crate::cipher;
-use crate::config::{self, Chains};
 use crate::ports::Platform;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 
-/// Default body limit: 25 MiB.
-pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 25 * 1024 * 1024;
-
 /// The configured body limit (`max_document_size`).
 pub fn max_document_size(platform: &Platform<'_>) -> Result<u64> {
-    config::integer(
-        platform.vars,
-        "max_document_size",
-        DEFAULT_MAX_DOCUMENT_SIZE,
-    )
+    platform.settings.max_document_size()
 }
 
 /// The 413 answer for a body over the limit.
@@ -57,7 +49,7 @@ pub fn encrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
                 "Nothing to encrypt: the request body is empty.".into(),
             ));
         }
-        let chains = Chains::load(platform.vars)?;
+        let chains = platform.settings.chains()?;
         let chain = chains.resolve(&chain_param)?;
         let sealed = cipher::encrypt(&chain.key.public_key(), &request.body).map_err(|_| {
             ProviderError::Upstream("Failed to encrypt: no randomness available.".into())

@@ -9,14 +9,13 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::asset::ddo::{Ddo, resolve_ddo};
-use crate::asset::fetch::{FetchError, FetchPolicy, contract_content, http_details};
+use crate::asset::fetch::{FetchError, contract_content, http_details};
 use crate::asset::files::{
     FileKind, FileRequest, file_request, parse_userdata, service_files, validate_file,
 };
+use crate::asset::resolve_service;
 use crate::chain::abi::ownerOfCall;
 use crate::chain::{Rpc, network_name};
-use crate::config::{self, Chain, Chains};
 use crate::error::FieldMessage;
 use crate::ports::Platform;
 use crate::request::Params;
@@ -34,26 +33,6 @@ fn wants_checksum(params: &Params) -> bool {
         Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
         _ => false,
     }
-}
-
-/// The asset, its service and chain for `did` + `serviceId`, with the reference's
-/// messages.
-pub fn asset_service<'c>(
-    platform: &Platform<'_>,
-    chains: &'c Chains,
-    did: &str,
-    service_id: &str,
-) -> Result<(Ddo, usize, &'c Chain)> {
-    let ddo = resolve_ddo(platform, did, config::request_timeout(platform.vars)?)?;
-    let chain_id = ddo.chain_id.unwrap_or(0);
-    let net = network_name(chain_id);
-    let (index, _) = ddo
-        .service(service_id)
-        .ok_or_else(|| ProviderError::BadRequest(format!("Provider {net}: Invalid serviceId.")))?;
-    let chain = chains.get(chain_id).ok_or_else(|| {
-        ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files"))
-    })?;
-    Ok((ddo, index, chain))
 }
 
 fn file_entry(
@@ -78,7 +57,7 @@ fn file_entry(
         FileRequest::Http { .. } => {
             match http_details(
                 platform.http,
-                FetchPolicy::from_config(platform.vars)?,
+                platform.settings.fetch_policy()?,
                 &request,
                 checksum_limit,
             ) {
@@ -92,7 +71,7 @@ fn file_entry(
             }
         }
         FileRequest::Contract { .. } => {
-            contract_content(platform, &request, config::request_timeout(platform.vars)?)?.map(
+            contract_content(platform, &request, platform.settings.request_timeout()?)?.map(
                 |content| {
                     let length = content.len() as u64;
                     let checksum = checksum_limit
@@ -147,11 +126,7 @@ pub fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
         ]));
     }
     let checksum_limit = if wants_checksum(&params) {
-        Some(config::integer(
-            platform.vars,
-            "max_checksum_length",
-            5_242_880,
-        )?)
+        Some(platform.settings.max_checksum_length()?)
     } else {
         None
     };
@@ -167,8 +142,8 @@ pub fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
                 "The serviceId field is required when type is not present.",
             ));
         };
-        let chains = Chains::load(platform.vars)?;
-        let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+        let _chains = platform.settings.chains()?;
+        let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
         let service = &ddo.services[index];
         service_files(&ddo, service, chain).ok_or_else(|| {
             ProviderError::BadRequest(format!(
@@ -218,8 +193,8 @@ pub fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
         allow_auth_token: true,
     };
     let authorized = authorize(platform, request, &params, rule, &did)?;
-    let chains = Chains::load(platform.vars)?;
-    let (ddo, index, chain) = asset_service(platform, &chains, &did, &service_id)?;
+    let _chains = platform.settings.chains()?;
+    let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
     let nft = ddo
         .nft_address
         .as_deref()
@@ -234,7 +209,7 @@ pub fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
         chain,
         platform.http,
         platform.kv,
-        config::request_timeout(platform.vars)?,
+        platform.settings.request_timeout()?,
     );
     let owner = rpc
         .eth_call(

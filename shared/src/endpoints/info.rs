@@ -13,9 +13,9 @@ pub const API_VERSION: &str = "2.1.6";
 
 /// `GET /`: the root document.
 pub fn root(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let chains = Chains::load(platform.vars)?;
-    let compute = crate::config::optional(platform.vars, "operator_service_url")?.is_some();
-    Ok(ApiResponse::json(200, &info_document(&chains, compute)))
+    let chains = platform.settings.chains()?;
+    let compute = platform.settings.operator_url()?.is_some();
+    Ok(ApiResponse::json(200, &info_document(chains, compute)))
 }
 
 /// The root document. Built from configuration alone: no RPC call (the reference

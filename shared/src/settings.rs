@@ -1,0 +1,312 @@
+//! The configuration of one request as typed values. Each setting is read from its Spin
+//! variable and validated on first use, then kept for the rest of the request, so a
+//! rule asks for `request_timeout()` or `chains()` and never parses a variable itself
+//! (a component reads only what its operations use: [`crate::routes::COMPONENTS`]
+//! lists those variables, and a test holds `spin.toml` to that list).
+//!
+//! Variable names are the Python Provider's environment variables, lowercased; the
+//! parsing rules and their messages are in [`crate::config`].
+
+use std::cell::OnceCell;
+use std::time::Duration;
+
+use crate::address::{Address, parse_address};
+use crate::asset::fetch::FetchPolicy;
+use crate::chain::addresses::ContractAddresses;
+use crate::config::{self, Chains, ProviderKey};
+use crate::log::Level;
+use crate::ports::Variables;
+use crate::{ProviderError, Result};
+
+/// Default `max_document_size`: 25 MiB (Ocean Node's figure).
+pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 25 * 1024 * 1024;
+/// Default `max_checksum_length`: 5 MiB (the reference's).
+pub const DEFAULT_MAX_CHECKSUM_LENGTH: u64 = 5 * 1024 * 1024;
+/// Default `ddo_cache_seconds`.
+pub const DEFAULT_DDO_CACHE_SECONDS: u64 = 30;
+
+/// The settings of one request.
+pub struct Settings<'a> {
+    vars: &'a dyn Variables,
+    chains: OnceCell<Result<Chains>>,
+    request_timeout: OnceCell<Result<Duration>>,
+    allow_non_public_ip: OnceCell<Result<bool>>,
+    aquarius_url: OnceCell<Result<Option<String>>>,
+    operator_url: OnceCell<Result<Option<String>>>,
+    ipfs_gateway: OnceCell<Result<Option<String>>>,
+    arweave_gateway: OnceCell<Result<Option<String>>>,
+    provider_fee_token: OnceCell<Result<Option<String>>>,
+    ddo_cache_seconds: OnceCell<Result<u64>>,
+    max_checksum_length: OnceCell<Result<u64>>,
+    max_document_size: OnceCell<Result<u64>>,
+    authorized_decrypters: OnceCell<Result<Vec<Address>>>,
+    universal_key: OnceCell<Result<ProviderKey>>,
+    auth_token_secret: OnceCell<Result<Vec<u8>>>,
+    log_level: OnceCell<Level>,
+}
+
+impl std::fmt::Debug for Settings<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the values: several are secrets.
+        f.write_str("Settings")
+    }
+}
+
+/// The value of a cell, loading it on first use. Errors are kept too: a bad variable
+/// gives the same configuration error on every read.
+fn cached<T: Clone>(cell: &OnceCell<Result<T>>, load: impl FnOnce() -> Result<T>) -> Result<T> {
+    cell.get_or_init(load).clone()
+}
+
+impl<'a> Settings<'a> {
+    /// Settings read from `vars` as they are needed.
+    pub fn new(vars: &'a dyn Variables) -> Self {
+        Self {
+            vars,
+            chains: OnceCell::new(),
+            request_timeout: OnceCell::new(),
+            allow_non_public_ip: OnceCell::new(),
+            aquarius_url: OnceCell::new(),
+            operator_url: OnceCell::new(),
+            ipfs_gateway: OnceCell::new(),
+            arweave_gateway: OnceCell::new(),
+            provider_fee_token: OnceCell::new(),
+            ddo_cache_seconds: OnceCell::new(),
+            max_checksum_length: OnceCell::new(),
+            max_document_size: OnceCell::new(),
+            authorized_decrypters: OnceCell::new(),
+            universal_key: OnceCell::new(),
+            auth_token_secret: OnceCell::new(),
+            log_level: OnceCell::new(),
+        }
+    }
+
+    /// `network_url`, `chain_id` and `provider_private_key`: the chains served.
+    pub fn chains(&self) -> Result<&Chains> {
+        self.chains
+            .get_or_init(|| Chains::load(self.vars))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// `request_timeout` (seconds, default 10): every upstream call's timeout.
+    pub fn request_timeout(&self) -> Result<Duration> {
+        cached(&self.request_timeout, || config::request_timeout(self.vars))
+    }
+
+    /// `allow_non_public_ip` with `request_timeout`: how files are fetched.
+    pub fn fetch_policy(&self) -> Result<FetchPolicy> {
+        let allow_non_public = cached(&self.allow_non_public_ip, || {
+            config::boolean(self.vars, "allow_non_public_ip", false)
+        })?;
+        Ok(FetchPolicy {
+            allow_non_public,
+            timeout: self.request_timeout()?,
+        })
+    }
+
+    fn text(&self, cell: &OnceCell<Result<Option<String>>>, name: &str) -> Result<Option<String>> {
+        cached(cell, || config::optional(self.vars, name))
+    }
+
+    /// `aquarius_url`, required by every operation that resolves a DID.
+    pub fn aquarius_url(&self) -> Result<String> {
+        self.text(&self.aquarius_url, "aquarius_url")?
+            .ok_or_else(|| ProviderError::config("aquarius_url", "is not set"))
+    }
+
+    /// `operator_service_url`: `None` when compute is off.
+    pub fn operator_url(&self) -> Result<Option<String>> {
+        self.text(&self.operator_url, "operator_service_url")
+    }
+
+    /// `ipfs_gateway`, required to resolve `ipfs` files.
+    pub fn ipfs_gateway(&self) -> Result<String> {
+        self.text(&self.ipfs_gateway, "ipfs_gateway")?
+            .ok_or_else(|| {
+                ProviderError::config(
+                    "ipfs_gateway",
+                    "is not set: No IPFS_GATEWAY defined, can not resolve ipfs hash.",
+                )
+            })
+    }
+
+    /// `arweave_gateway`, required to resolve `arweave` files.
+    pub fn arweave_gateway(&self) -> Result<String> {
+        self.text(&self.arweave_gateway, "arweave_gateway")?
+            .ok_or_else(|| {
+                ProviderError::config(
+                    "arweave_gateway",
+                    "is not set: No ARWEAVE_GATEWAY defined, can not resolve arweave transaction id.",
+                )
+            })
+    }
+
+    /// The provider-fee token of a chain: `provider_fee_token` (one address, or a JSON
+    /// map of chain id to address), else the chain's Ocean token from `address_file`,
+    /// else the zero address.
+    pub fn fee_token(&self, chain_id: u64) -> Result<Address> {
+        if let Some(text) = self.text(&self.provider_fee_token, "provider_fee_token")? {
+            let bad = || {
+                ProviderError::config(
+                    "provider_fee_token",
+                    "must be an address or a JSON map of chain id to address",
+                )
+            };
+            if text.starts_with('{') {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|_| bad())?;
+                if let Some(value) = map.get(&chain_id.to_string()) {
+                    return value.as_str().and_then(parse_address).ok_or_else(bad);
+                }
+            } else {
+                return parse_address(&text).ok_or_else(bad);
+            }
+        }
+        Ok(self
+            .contract_addresses(chain_id)?
+            .ocean
+            .unwrap_or(Address::ZERO))
+    }
+
+    /// The Ocean contracts of a chain, from `address_file`.
+    pub fn contract_addresses(&self, chain_id: u64) -> Result<ContractAddresses> {
+        ContractAddresses::load(self.vars, chain_id)
+    }
+
+    /// `ddo_cache_seconds` (default 30; 0 turns the DDO cache off).
+    pub fn ddo_cache_seconds(&self) -> Result<u64> {
+        cached(&self.ddo_cache_seconds, || {
+            config::integer(self.vars, "ddo_cache_seconds", DEFAULT_DDO_CACHE_SECONDS)
+        })
+    }
+
+    /// `max_checksum_length`: files longer than this are not hashed.
+    pub fn max_checksum_length(&self) -> Result<u64> {
+        cached(&self.max_checksum_length, || {
+            config::integer(
+                self.vars,
+                "max_checksum_length",
+                DEFAULT_MAX_CHECKSUM_LENGTH,
+            )
+        })
+    }
+
+    /// `max_document_size`: the largest body `/encrypt` takes.
+    pub fn max_document_size(&self) -> Result<u64> {
+        cached(&self.max_document_size, || {
+            config::integer(self.vars, "max_document_size", DEFAULT_MAX_DOCUMENT_SIZE)
+        })
+    }
+
+    /// `authorized_decrypters`: a JSON list of addresses; empty allows everyone.
+    pub fn authorized_decrypters(&self) -> Result<Vec<Address>> {
+        cached(&self.authorized_decrypters, || {
+            let Some(text) = config::optional(self.vars, "authorized_decrypters")? else {
+                return Ok(Vec::new());
+            };
+            let bad = || {
+                ProviderError::config("authorized_decrypters", "must be a JSON list of addresses")
+            };
+            let list: Vec<String> = serde_json::from_str(&text).map_err(|_| bad())?;
+            list.iter()
+                .map(|a| parse_address(a).ok_or_else(bad))
+                .collect()
+        })
+    }
+
+    /// `universal_private_key`, else the provider key: signs operator calls.
+    pub fn universal_key(&self) -> Result<ProviderKey> {
+        cached(&self.universal_key, || config::universal_key(self.vars))
+    }
+
+    /// The auth-token HMAC secret (`auth_token_secret`, else derived from the key).
+    pub fn auth_token_secret(&self) -> Result<Vec<u8>> {
+        cached(&self.auth_token_secret, || {
+            config::auth_token_secret(self.vars)
+        })
+    }
+
+    /// `log_level` (default info; an unreadable value counts as info).
+    pub fn log_level(&self) -> Level {
+        *self.log_level.get_or_init(|| {
+            config::optional(self.vars, "log_level")
+                .ok()
+                .flatten()
+                .map_or(Level::Info, |text| Level::parse(&text))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::MapVariables;
+    use std::cell::Cell;
+
+    /// Variables that count how often each is read.
+    struct Counting {
+        inner: MapVariables,
+        reads: Cell<usize>,
+    }
+
+    impl Variables for Counting {
+        fn get(&self, name: &str) -> std::result::Result<String, crate::ports::VariableError> {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.get(name)
+        }
+    }
+
+    #[test]
+    fn each_setting_is_read_once_per_request_and_errors_stay_errors() {
+        let vars = Counting {
+            inner: MapVariables::from_pairs(&[
+                ("request_timeout", "7"),
+                ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
+                (
+                    "provider_private_key",
+                    "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
+                ),
+                ("max_checksum_length", "lots"),
+            ]),
+            reads: Cell::new(0),
+        };
+        let settings = Settings::new(&vars);
+        assert_eq!(settings.request_timeout().unwrap(), Duration::from_secs(7));
+        assert_eq!(settings.chains().unwrap().iter().count(), 1);
+        let after_first = vars.reads.get();
+        for _ in 0..3 {
+            assert_eq!(settings.request_timeout().unwrap(), Duration::from_secs(7));
+            assert_eq!(settings.chains().unwrap().iter().count(), 1);
+        }
+        assert_eq!(vars.reads.get(), after_first, "no variable read twice");
+        let err = settings.max_checksum_length().unwrap_err();
+        assert_eq!(err, settings.max_checksum_length().unwrap_err());
+        assert_eq!(err.status(), 500);
+        assert!(err.to_string().contains("max_checksum_length"), "{err}");
+        assert!(
+            !err.to_string().contains("lots"),
+            "the value is never shown"
+        );
+    }
+
+    #[test]
+    fn the_fee_token_is_per_chain_then_the_ocean_token_then_zero() {
+        let one = "0x1111111111111111111111111111111111111111";
+        let vars = MapVariables::from_pairs(&[("provider_fee_token", one)]);
+        assert_eq!(
+            Settings::new(&vars).fee_token(1).unwrap(),
+            parse_address(one).unwrap()
+        );
+        let map = format!(r#"{{"8996": "{one}"}}"#);
+        let vars = MapVariables::from_pairs(&[("provider_fee_token", &map)]);
+        let settings = Settings::new(&vars);
+        assert_eq!(
+            settings.fee_token(8996).unwrap(),
+            parse_address(one).unwrap()
+        );
+        assert_eq!(settings.fee_token(1).unwrap(), Address::ZERO);
+        let vars = MapVariables::from_pairs(&[("provider_fee_token", "nope")]);
+        assert_eq!(Settings::new(&vars).fee_token(1).unwrap_err().status(), 500);
+    }
+}
