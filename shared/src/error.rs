@@ -85,6 +85,22 @@ impl ProviderError {
         }
     }
 
+    /// The same error with `prefix` before its message (`"Provider Ganache: the file
+    /// origin: "`), for errors raised where the caller's context is not known.
+    /// Validation, structured and configuration errors are returned unchanged.
+    pub fn context(self, prefix: &str) -> Self {
+        match self {
+            Self::BadRequest(m) => Self::BadRequest(format!("{prefix}{m}")),
+            Self::Unauthorized(m) => Self::Unauthorized(format!("{prefix}{m}")),
+            Self::Forbidden(m) => Self::Forbidden(format!("{prefix}{m}")),
+            Self::NotFound(m) => Self::NotFound(format!("{prefix}{m}")),
+            Self::PayloadTooLarge(m) => Self::PayloadTooLarge(format!("{prefix}{m}")),
+            Self::RangeNotSatisfiable(m) => Self::RangeNotSatisfiable(format!("{prefix}{m}")),
+            Self::Upstream(m) => Self::Upstream(format!("{prefix}{m}")),
+            other => other,
+        }
+    }
+
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {

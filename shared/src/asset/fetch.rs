@@ -64,6 +64,25 @@ impl std::fmt::Display for FetchError {
     }
 }
 
+/// The one mapping of a failed fetch to an answer: a refused destination is the
+/// caller's (or the asset's) problem, 400; anything else is an upstream failure, 503.
+/// No message names the URL. Callers add what was being fetched with
+/// [`ProviderError::context`].
+impl From<FetchError> for crate::ProviderError {
+    fn from(err: FetchError) -> Self {
+        match err {
+            FetchError::Unsafe(reason) => Self::BadRequest(format!("Unsafe URL: {reason}.")),
+            // The platform refused the destination at connect time (a non-public
+            // address after DNS, e.g. behind a redirect).
+            FetchError::Http(HttpError::Denied) => {
+                Self::BadRequest("Unsafe URL: the destination is not allowed.".into())
+            }
+            FetchError::Redirects => Self::Upstream("It redirects too often.".into()),
+            FetchError::Http(err) => Self::Upstream(format!("It is unavailable ({err}).")),
+        }
+    }
+}
+
 /// Resolves a redirect target against the URL it came from.
 pub fn resolve_location(base: &str, location: &str) -> Option<String> {
     let location = location.trim();
@@ -308,13 +327,48 @@ pub fn python_json_dumps(value: &Value) -> String {
     }
 }
 
+/// Why a smart-contract file's view function could not be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractCallError {
+    /// The file names a chain this provider does not serve.
+    UnknownChain(u64),
+    /// The `abi` is not a function ABI, or its argument types are unknown.
+    InvalidAbi,
+    /// The contract address is not an address.
+    InvalidAddress,
+    /// `userdata` lacks a value for this input.
+    MissingArgument(String),
+    /// `userdata`'s value for this input does not fit its type.
+    InvalidArgument(String),
+    /// The node answered the call with an error (a revert, an unknown contract).
+    Reverted,
+    /// The call's result does not decode as the ABI's outputs.
+    InvalidResult,
+}
+
+impl std::fmt::Display for ContractCallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownChain(id) => write!(f, "chain {id} is not served by this provider"),
+            Self::InvalidAbi => f.write_str("the abi is not a callable function"),
+            Self::InvalidAddress => f.write_str("the contract address is invalid"),
+            Self::MissingArgument(name) => write!(f, "userdata has no value for {name}"),
+            Self::InvalidArgument(name) => write!(f, "userdata's {name} does not fit its type"),
+            Self::Reverted => f.write_str("the call was reverted"),
+            Self::InvalidResult => f.write_str("the result does not match the abi"),
+        }
+    }
+}
+
 /// Calls a smart-contract file's view function; the content is the JSON of its result.
-/// `Ok(None)` when the call cannot be made (unknown chain, bad arguments, revert).
+/// `Err` is an upstream or configuration failure; `Ok(Err(..))` says why this file's
+/// call cannot be made.
 pub fn contract_content(
     platform: &Platform<'_>,
     request: &FileRequest,
     timeout: Duration,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<std::result::Result<Vec<u8>, ContractCallError>> {
+    use ContractCallError as E;
     let FileRequest::Contract {
         chain_id,
         address,
@@ -322,57 +376,54 @@ pub fn contract_content(
         userdata,
     } = request
     else {
-        return Ok(None);
+        return Ok(Err(E::InvalidAbi));
     };
-    let Ok(chains) = platform.settings.chains() else {
-        return Ok(None);
-    };
-    let Some(chain) = chains.get(*chain_id) else {
-        return Ok(None);
+    let Some(chain) = platform.settings.chains()?.get(*chain_id) else {
+        return Ok(Err(E::UnknownChain(*chain_id)));
     };
     let Ok(function) = serde_json::from_value::<alloy_json_abi::Function>(abi.clone()) else {
-        return Ok(None);
+        return Ok(Err(E::InvalidAbi));
     };
     let Some(to) = crate::address::parse_address(address) else {
-        return Ok(None);
+        return Ok(Err(E::InvalidAddress));
     };
     let mut args = Vec::with_capacity(function.inputs.len());
     for input in &function.inputs {
         let Some(raw) = userdata.as_ref().and_then(|u| u.get(&input.name)) else {
-            return Ok(None);
+            return Ok(Err(E::MissingArgument(input.name.clone())));
         };
         let Ok(ty) = DynSolType::parse(&input.ty) else {
-            return Ok(None);
+            return Ok(Err(E::InvalidAbi));
         };
         let text = match raw {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         let Ok(value) = ty.coerce_str(&text) else {
-            return Ok(None);
+            return Ok(Err(E::InvalidArgument(input.name.clone())));
         };
         args.push(value);
     }
     let Ok(data) = function.abi_encode_input(&args) else {
-        return Ok(None);
+        return Ok(Err(E::InvalidAbi));
     };
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
     let params = json!([{"to": to, "data": alloy_primitives::Bytes::from(data)}, "latest"]);
     let Ok(Value::String(hex_result)) = rpc.call("eth_call", params)? else {
-        return Ok(None);
+        return Ok(Err(E::Reverted));
     };
     let Some(bytes) = crate::signature::decode_hex(&hex_result) else {
-        return Ok(None);
+        return Ok(Err(E::InvalidResult));
     };
     let Ok(outputs) = function.abi_decode_output(&bytes) else {
-        return Ok(None);
+        return Ok(Err(E::InvalidResult));
     };
     let result = if outputs.len() == 1 {
         dyn_to_json(&outputs[0])
     } else {
         Value::Array(outputs.iter().map(dyn_to_json).collect())
     };
-    Ok(Some(python_json_dumps(&result).into_bytes()))
+    Ok(Ok(python_json_dumps(&result).into_bytes()))
 }
 
 #[cfg(test)]
@@ -542,6 +593,72 @@ mod tests {
         assert_eq!(
             python_json_dumps(&json!([1, "a", [true]])),
             r#"[1, "a", [true]]"#
+        );
+    }
+
+    #[test]
+    fn a_contract_call_that_cannot_be_made_says_why() {
+        let fake = crate::fakes::FakePlatform::new(&[
+            ("network_url", r#"{"8996": "http://rpc.example"}"#),
+            (
+                "provider_private_key",
+                "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
+            ),
+        ]);
+        let platform = fake.ports();
+        let abi = json!({"type": "function", "name": "balanceOf", "stateMutability": "view",
+            "inputs": [{"name": "who", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]});
+        let call = |chain_id: u64, userdata: Option<Value>| FileRequest::Contract {
+            chain_id,
+            address: "0x1111111111111111111111111111111111111111".into(),
+            abi: abi.clone(),
+            userdata,
+        };
+        let timeout = Duration::from_secs(1);
+        assert_eq!(
+            contract_content(&platform, &call(1, None), timeout).unwrap(),
+            Err(ContractCallError::UnknownChain(1))
+        );
+        assert_eq!(
+            contract_content(&platform, &call(8996, None), timeout).unwrap(),
+            Err(ContractCallError::MissingArgument("who".into()))
+        );
+        assert_eq!(
+            contract_content(
+                &platform,
+                &call(8996, Some(json!({"who": "nope"}))),
+                timeout
+            )
+            .unwrap(),
+            Err(ContractCallError::InvalidArgument("who".into()))
+        );
+        assert_eq!(
+            fake.http.count(),
+            0,
+            "nothing was sent for calls that cannot be made"
+        );
+        fake.http.answer(|req| {
+            let call: Value = serde_json::from_slice(&req.body).unwrap();
+            let answer = json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": 3, "message": "execution reverted"}});
+            Ok((200, vec![], answer.to_string().into_bytes()))
+        });
+        let who = Some(json!({"who": "0x2222222222222222222222222222222222222222"}));
+        assert_eq!(
+            contract_content(&platform, &call(8996, who.clone()), timeout).unwrap(),
+            Err(ContractCallError::Reverted)
+        );
+        fake.http.answer(|req| {
+            let call: Value = serde_json::from_slice(&req.body).unwrap();
+            let eighteen = format!(
+                "0x{}",
+                hex::encode(alloy_primitives::U256::from(18).to_be_bytes::<32>())
+            );
+            let answer = json!({"jsonrpc": "2.0", "id": call["id"], "result": eighteen});
+            Ok((200, vec![], answer.to_string().into_bytes()))
+        });
+        assert_eq!(
+            contract_content(&platform, &call(8996, who), timeout).unwrap(),
+            Ok(b"18".to_vec())
         );
     }
 }

@@ -268,14 +268,8 @@ fn remote_initialize(
     let unavailable =
         || ProviderError::Upstream("The provider of a dataset is unavailable.".into());
     let (response, _) =
-        crate::asset::fetch::send_checked(platform.http, policy, "GET", &url, &[], &[]).map_err(
-            |err| match err {
-                crate::asset::fetch::FetchError::Unsafe(reason) => {
-                    ProviderError::BadRequest(format!("Unsafe serviceEndpoint: {reason}."))
-                }
-                _ => unavailable(),
-            },
-        )?;
+        crate::asset::fetch::send_checked(platform.http, policy, "GET", &url, &[], &[])
+            .map_err(|err| ProviderError::from(err).context("The provider of a dataset: "))?;
     let status = response.status;
     let body = response.read_body(1024 * 1024).map_err(|_| unavailable())?;
     let answer: Value = serde_json::from_slice(&body).map_err(|_| unavailable())?;

@@ -4,17 +4,15 @@
 //! forwarded for resumable downloads.
 
 use crate::asset::consumable::check_consumable;
-use crate::asset::fetch::{FetchError, contract_content, send_checked};
+use crate::asset::fetch::{contract_content, send_checked};
 use crate::asset::files::{FileRequest, parse_userdata};
 use crate::asset::files::{parse_file_index, reachable_file};
 use crate::asset::resolve_service;
 use crate::chain::{Rpc, network_name, parse_tx_hash};
 use crate::order::order_query;
 use crate::order::validate_order;
-use crate::outbound::HttpError;
 use crate::ports::Platform;
 use crate::signed_request::{SignatureRule, authorize};
-use crate::url_safety::check_url;
 use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
 
 const RULE: SignatureRule<'static> = SignatureRule {
@@ -101,17 +99,14 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
         userdata.as_ref(),
     )?;
     let policy = platform.settings.fetch_policy()?;
-    if let FileRequest::Http { url, .. } = &file {
-        check_url(url, policy.allow_non_public).map_err(|reason| {
-            ProviderError::BadRequest(format!("Provider {net}: Unsafe URL: {reason}."))
-        })?;
-    }
     // The nonce is used up (atomically) only once the file is there to send: a
     // consumer whose download failed at the origin can retry with the same request.
     match file {
         FileRequest::Contract { .. } => {
-            let content = contract_content(platform, &file, timeout)?.ok_or_else(|| {
-                ProviderError::Upstream(format!("Provider {net}: the smart contract call failed."))
+            let content = contract_content(platform, &file, timeout)?.map_err(|why| {
+                ProviderError::Upstream(format!(
+                    "Provider {net}: the smart contract call of file index {file_index} failed: {why}."
+                ))
             })?;
             authorized.consume_nonce(platform)?;
             Ok(Reply::Full(ApiResponse::bytes(
@@ -131,23 +126,13 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
             if let (Some(range), false) = (request.header("range"), ddo_sets_range) {
                 headers.push(("range".into(), range.to_owned()));
             }
+            // Every hop, the first included, is checked before it is requested.
             let (response, _final_url) =
                 send_checked(platform.http, policy, &method, &url, &headers, &body).map_err(
-                    |err| match err {
-                        FetchError::Unsafe(reason) => ProviderError::BadRequest(format!(
-                            "Provider {net}: Unsafe URL: {reason}."
-                        )),
-                        FetchError::Redirects => ProviderError::Upstream(format!(
-                            "Provider {net}: the file origin redirects too often."
-                        )),
-                        // The platform refused the destination at connect time
-                        // (a non-public address after DNS, e.g. behind a redirect).
-                        FetchError::Http(HttpError::Denied) => ProviderError::BadRequest(format!(
-                            "Provider {net}: Unsafe URL: the destination is not allowed."
-                        )),
-                        FetchError::Http(err) => ProviderError::Upstream(format!(
-                            "Provider {net}: the file origin is unavailable ({err})."
-                        )),
+                    |err| {
+                        ProviderError::from(err).context(&format!(
+                            "Provider {net}: the origin of file index {file_index}: "
+                        ))
                     },
                 )?;
             // Nothing of a failed origin answer is passed on: error pages of object

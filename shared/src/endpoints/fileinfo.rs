@@ -64,15 +64,17 @@ fn file_entry(
                 Ok(details) => {
                     details.map(|d| (d.content_length, d.content_type, d.filename, d.checksum))
                 }
-                Err(FetchError::Unsafe(reason)) => {
-                    return Err(ProviderError::BadRequest(format!("Unsafe URL: {reason}.")));
-                }
+                // An unsafe URL is refused; an unreachable file is just not valid.
+                Err(err @ FetchError::Unsafe(_)) => return Err(err.into()),
                 Err(_) => None,
             }
         }
         FileRequest::Contract { .. } => {
-            contract_content(platform, &request, platform.settings.request_timeout()?)?.map(
-                |content| {
+            // A call that cannot be made means the file is not valid (the reference's
+            // answer), whatever the reason.
+            contract_content(platform, &request, platform.settings.request_timeout()?)?
+                .ok()
+                .map(|content| {
                     let length = content.len() as u64;
                     let checksum = checksum_limit
                         .filter(|limit| length <= *limit)
@@ -83,8 +85,7 @@ fn file_entry(
                         String::new(),
                         checksum,
                     )
-                },
-            )
+                })
         }
     };
     if let Some((length, content_type, filename, checksum)) = details {

@@ -79,7 +79,7 @@ pub fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
                     Ok(Some(_))
                 )
             }
-            FileRequest::Contract { .. } => contract_content(platform, &file, timeout)?.is_some(),
+            FileRequest::Contract { .. } => contract_content(platform, &file, timeout)?.is_ok(),
         };
         if !reachable {
             return Err(ProviderError::BadRequest(format!(
