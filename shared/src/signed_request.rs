@@ -52,57 +52,108 @@ pub fn signer_address(params: &Params, field: &str) -> Result<Address> {
     })
 }
 
-/// Establishes the signer of a request whose signed message is `message_prefix + nonce`.
-///
-/// Order: signer address → nonce (required, numeric) → signature (or, when allowed and
-/// the signature is absent, the `AuthToken` header) → nonce freshness (read-only).
-pub fn authorize(
-    platform: &Platform<'_>,
-    request: &ApiRequest,
-    params: &Params,
-    rule: SignatureRule<'_>,
-    message_prefix: &str,
-) -> Result<Authorized> {
-    let signer = signer_address(params, rule.signer_field)?;
-    let nonce_text = params
-        .filled_text("nonce")
-        .ok_or_else(|| ProviderError::field("nonce", "The nonce field is required."))?;
-    let nonce = parse_nonce(&nonce_text)?;
+/// How the sender proves a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// An EIP-191 signature of `message_prefix + nonce`.
+    Signature(String),
+    /// An auth token standing in for the signature.
+    AuthToken(String),
+}
 
-    match params.filled_text("signature") {
-        Some(signature) => {
+/// Who a request says it comes from, and its proof, as parsed at the wire edge (the
+/// dialect decides the field names and the signed message; the rules only verify).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedClaim {
+    /// The claimed signer.
+    pub signer: Address,
+    /// The nonce exactly as sent (it is part of the signed message).
+    pub nonce_text: String,
+    /// The nonce as a number.
+    pub nonce: Decimal,
+    /// The signature, or the token.
+    pub proof: Proof,
+    /// The signed message without the nonce.
+    pub message_prefix: String,
+}
+
+impl SignedClaim {
+    /// Reads the claim of a request whose signed message is `message_prefix + nonce`.
+    ///
+    /// Order: signer address → nonce (required, numeric) → signature (or, when allowed
+    /// and the signature is absent, the `AuthToken` header).
+    pub fn parse(
+        request: &ApiRequest,
+        params: &Params,
+        rule: SignatureRule<'_>,
+        message_prefix: impl Into<String>,
+    ) -> Result<Self> {
+        let signer = signer_address(params, rule.signer_field)?;
+        let nonce_text = params
+            .filled_text("nonce")
+            .ok_or_else(|| ProviderError::field("nonce", "The nonce field is required."))?;
+        let nonce = parse_nonce(&nonce_text)?;
+        let proof = match params.filled_text("signature") {
+            Some(signature) => Proof::Signature(signature),
+            None => {
+                let token = request
+                    .header("AuthToken")
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && rule.allow_auth_token);
+                match token {
+                    Some(token) => Proof::AuthToken(token.to_owned()),
+                    None => {
+                        return Err(ProviderError::field(
+                            "signature",
+                            "The signature field is required.",
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            signer,
+            nonce_text,
+            nonce,
+            proof,
+            message_prefix: message_prefix.into(),
+        })
+    }
+}
+
+/// Establishes that the claimed signer sent the request: the signature recovers to
+/// it (or the token is live and its own), and the nonce is fresh (read-only).
+pub fn verify(platform: &Platform<'_>, claim: &SignedClaim) -> Result<Authorized> {
+    let SignedClaim {
+        signer,
+        nonce_text,
+        message_prefix,
+        ..
+    } = claim;
+    match &claim.proof {
+        Proof::Signature(signature) => {
             let message = format!("{message_prefix}{nonce_text}");
-            match recover_message_signer(&message, &signature) {
-                Ok(recovered) if recovered == signer => {}
+            match recover_message_signer(&message, signature) {
+                Ok(recovered) if recovered == *signer => {}
                 Ok(recovered) => {
                     return Err(ProviderError::signature(format!(
                         "Invalid signature for ethereum address {}, message {message_prefix} and nonce {nonce_text}. Got {}.",
-                        checksum(&signer),
+                        checksum(signer),
                         checksum(&recovered)
                     )));
                 }
                 Err(problem) => {
                     return Err(ProviderError::signature(format!(
                         "Invalid signature for ethereum address {}, message {message_prefix} and nonce {nonce_text}. Got {problem}.",
-                        checksum(&signer)
+                        checksum(signer)
                     )));
                 }
             }
         }
-        None => {
-            let token = request
-                .header("AuthToken")
-                .map(str::trim)
-                .filter(|t| !t.is_empty() && rule.allow_auth_token);
-            let Some(token) = token else {
-                return Err(ProviderError::field(
-                    "signature",
-                    "The signature field is required.",
-                ));
-            };
+        Proof::AuthToken(token) => {
             let secret = platform.settings.auth_token_secret()?;
             let now = platform.clock.now_unix_seconds();
-            if let Err(problem) = verify_token_for(platform.kv, &secret, token, &signer, now) {
+            if let Err(problem) = verify_token_for(platform.kv, &secret, token, signer, now) {
                 return Err(ProviderError::field(
                     "signature",
                     format!(
@@ -113,8 +164,25 @@ pub fn authorize(
             }
         }
     }
-    check_nonce(platform.kv, &signer, &nonce)?;
-    Ok(Authorized { signer, nonce })
+    check_nonce(platform.kv, signer, &claim.nonce)?;
+    Ok(Authorized {
+        signer: *signer,
+        nonce: claim.nonce.clone(),
+    })
+}
+
+/// [`SignedClaim::parse`] then [`verify`], for callers that parse and check in one go.
+pub fn authorize(
+    platform: &Platform<'_>,
+    request: &ApiRequest,
+    params: &Params,
+    rule: SignatureRule<'_>,
+    message_prefix: &str,
+) -> Result<Authorized> {
+    verify(
+        platform,
+        &SignedClaim::parse(request, params, rule, message_prefix)?,
+    )
 }
 
 #[cfg(test)]
