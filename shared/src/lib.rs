@@ -43,17 +43,24 @@ pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
 
 /// Declares the Spin HTTP component of an endpoint group: the whole body of a
 /// component crate. The id names its entry in [`routes::COMPONENTS`] (its operations,
-/// variables and body limit).
+/// variables and body limit) and its function in [`routes::handlers`], so the
+/// component links its own operations only.
 #[macro_export]
 macro_rules! spin_component {
-    ($id:literal) => {
+    ($id:ident) => {
         #[cfg(target_arch = "wasm32")]
         #[spin_sdk::http_component]
         async fn handle(
             request: spin_sdk::http::IncomingRequest,
             outparam: spin_sdk::http::ResponseOutparam,
         ) {
-            $crate::spin_adapter::serve(request, outparam, $id).await;
+            $crate::spin_adapter::serve(
+                request,
+                outparam,
+                stringify!($id),
+                $crate::routes::handlers::$id,
+            )
+            .await;
         }
     };
 }

@@ -8,8 +8,6 @@
 //! methods a route does not have (HEAD included), the JSON 404, and the one
 //! error-to-response mapping (with a log line that never carries a secret).
 
-use crate::endpoints::{auth, compute, decrypt, download, encrypt, fileinfo, info};
-use crate::endpoints::{initialize, nonce};
 use crate::log::{Level, log};
 use crate::ports::Platform;
 use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
@@ -32,6 +30,100 @@ impl std::fmt::Debug for Handler {
     }
 }
 
+/// The implementations of one component's operations. Each component links only its
+/// own (a table of every handler would put every operation into every `.wasm`).
+pub type Handlers = fn(&Operation) -> Option<Handler>;
+
+/// One function per component: its operations' implementations, by operation name.
+/// A test checks that each covers exactly its component's rows of [`OPERATIONS`].
+pub mod handlers {
+    use super::{Handler, Operation};
+    use crate::endpoints::{auth, compute, decrypt, download, encrypt, fileinfo, info};
+    use crate::endpoints::{initialize, nonce as nonce_endpoint};
+
+    /// `info`: the root document (unknown paths are answered before dispatch).
+    pub fn info(op: &Operation) -> Option<Handler> {
+        match op.name {
+            "" => Some(Handler::Full(info::root)),
+            _ => None,
+        }
+    }
+
+    /// `nonce`.
+    pub fn nonce(op: &Operation) -> Option<Handler> {
+        (op.name == "nonce").then_some(Handler::Full(nonce_endpoint::nonce))
+    }
+
+    /// `encrypt`.
+    pub fn encrypt(op: &Operation) -> Option<Handler> {
+        (op.name == "encrypt").then_some(Handler::Full(encrypt::encrypt))
+    }
+
+    /// `decrypt`.
+    pub fn decrypt(op: &Operation) -> Option<Handler> {
+        (op.name == "decrypt").then_some(Handler::Full(decrypt::decrypt))
+    }
+
+    /// `fileinfo`: fileinfo and assetUrls.
+    pub fn fileinfo(op: &Operation) -> Option<Handler> {
+        match op.name {
+            "fileinfo" => Some(Handler::Full(fileinfo::fileinfo)),
+            "assetUrls" => Some(Handler::Full(fileinfo::asset_urls)),
+            _ => None,
+        }
+    }
+
+    /// `initialize`.
+    pub fn initialize(op: &Operation) -> Option<Handler> {
+        (op.name == "initialize").then_some(Handler::Full(initialize::initialize))
+    }
+
+    /// `download`.
+    pub fn download(op: &Operation) -> Option<Handler> {
+        (op.name == "download").then_some(Handler::Stream(download::download))
+    }
+
+    /// `auth`: create and delete tokens.
+    pub fn auth(op: &Operation) -> Option<Handler> {
+        match op.name {
+            "create_auth_token" => Some(Handler::Full(auth::create)),
+            "delete_auth_token" => Some(Handler::Full(auth::delete_token)),
+            _ => None,
+        }
+    }
+
+    /// `compute`: the compute group.
+    pub fn compute(op: &Operation) -> Option<Handler> {
+        Some(match op.name {
+            "initializeCompute" => Handler::Full(compute::initialize_compute),
+            "computeStart" => Handler::Full(compute::start),
+            "computeStatus" => Handler::Full(compute::status),
+            "computeStop" | "computeDelete" => Handler::Full(compute::stop_or_delete),
+            "computeResult" => Handler::Stream(compute::compute_result),
+            "computeEnvironments" => Handler::Full(compute::environments),
+            "validateContainer" => Handler::Full(compute::validate_container),
+            _ => return None,
+        })
+    }
+
+    /// The handlers of a component by id (tests; a component names its own).
+    #[cfg(test)]
+    pub fn of(component: &str) -> super::Handlers {
+        match component {
+            "info" => info,
+            "nonce" => nonce,
+            "encrypt" => encrypt,
+            "decrypt" => decrypt,
+            "fileinfo" => fileinfo,
+            "initialize" => initialize,
+            "download" => download,
+            "auth" => auth,
+            "compute" => compute,
+            _ => |_| None,
+        }
+    }
+}
+
 /// One operation of the wire API: a method on a path.
 #[derive(Debug, Clone, Copy)]
 pub struct Operation {
@@ -46,8 +138,6 @@ pub struct Operation {
     pub name: &'static str,
     /// Advertised only when a compute operator is configured.
     pub compute: bool,
-    /// What runs.
-    pub handler: Handler,
 }
 
 const fn op(
@@ -55,7 +145,6 @@ const fn op(
     path: &'static str,
     component: &'static str,
     name: &'static str,
-    handler: Handler,
 ) -> Operation {
     Operation {
         method,
@@ -63,139 +152,65 @@ const fn op(
         component,
         name,
         compute: false,
-        handler,
     }
 }
 
-const fn compute_op(
-    method: &'static str,
-    path: &'static str,
-    name: &'static str,
-    handler: Handler,
-) -> Operation {
+const fn compute_op(method: &'static str, path: &'static str, name: &'static str) -> Operation {
     Operation {
         method,
         path,
         component: "compute",
         name,
         compute: true,
-        handler,
     }
 }
 
 /// Every operation, in the order `GET /` lists them.
 pub const OPERATIONS: &[Operation] = &[
-    op("GET", "/", "info", "", Handler::Full(info::root)),
-    op(
-        "GET",
-        "/api/services/nonce",
-        "nonce",
-        "nonce",
-        Handler::Full(nonce::nonce),
-    ),
-    op(
-        "POST",
-        "/api/services/encrypt",
-        "encrypt",
-        "encrypt",
-        Handler::Full(encrypt::encrypt),
-    ),
-    op(
-        "POST",
-        "/api/services/decrypt",
-        "decrypt",
-        "decrypt",
-        Handler::Full(decrypt::decrypt),
-    ),
-    op(
-        "POST",
-        "/api/services/fileinfo",
-        "fileinfo",
-        "fileinfo",
-        Handler::Full(fileinfo::fileinfo),
-    ),
-    op(
-        "GET",
-        "/api/services/assetUrls",
-        "fileinfo",
-        "assetUrls",
-        Handler::Full(fileinfo::asset_urls),
-    ),
+    op("GET", "/", "info", ""),
+    op("GET", "/api/services/nonce", "nonce", "nonce"),
+    op("POST", "/api/services/encrypt", "encrypt", "encrypt"),
+    op("POST", "/api/services/decrypt", "decrypt", "decrypt"),
+    op("POST", "/api/services/fileinfo", "fileinfo", "fileinfo"),
+    op("GET", "/api/services/assetUrls", "fileinfo", "assetUrls"),
     op(
         "GET",
         "/api/services/initialize",
         "initialize",
         "initialize",
-        Handler::Full(initialize::initialize),
     ),
-    op(
-        "GET",
-        "/api/services/download",
-        "download",
-        "download",
-        Handler::Stream(download::download),
-    ),
+    op("GET", "/api/services/download", "download", "download"),
     op(
         "GET",
         "/api/services/createAuthToken",
         "auth",
         "create_auth_token",
-        Handler::Full(auth::create),
     ),
     op(
         "DELETE",
         "/api/services/deleteAuthToken",
         "auth",
         "delete_auth_token",
-        Handler::Full(auth::delete_token),
     ),
     compute_op(
         "POST",
         "/api/services/initializeCompute",
         "initializeCompute",
-        Handler::Full(compute::initialize_compute),
     ),
-    compute_op(
-        "POST",
-        "/api/services/compute",
-        "computeStart",
-        Handler::Full(compute::start),
-    ),
-    compute_op(
-        "GET",
-        "/api/services/compute",
-        "computeStatus",
-        Handler::Full(compute::status),
-    ),
-    compute_op(
-        "PUT",
-        "/api/services/compute",
-        "computeStop",
-        Handler::Full(compute::stop_or_delete),
-    ),
-    compute_op(
-        "DELETE",
-        "/api/services/compute",
-        "computeDelete",
-        Handler::Full(compute::stop_or_delete),
-    ),
-    compute_op(
-        "GET",
-        "/api/services/computeResult",
-        "computeResult",
-        Handler::Stream(compute::compute_result),
-    ),
+    compute_op("POST", "/api/services/compute", "computeStart"),
+    compute_op("GET", "/api/services/compute", "computeStatus"),
+    compute_op("PUT", "/api/services/compute", "computeStop"),
+    compute_op("DELETE", "/api/services/compute", "computeDelete"),
+    compute_op("GET", "/api/services/computeResult", "computeResult"),
     compute_op(
         "GET",
         "/api/services/computeEnvironments",
         "computeEnvironments",
-        Handler::Full(compute::environments),
     ),
     compute_op(
         "POST",
         "/api/services/validateContainer",
         "validateContainer",
-        Handler::Full(compute::validate_container),
     ),
 ];
 
@@ -243,7 +258,7 @@ pub const COMPONENTS: &[Component] = &[
             "max_document_size",
             "log_level",
         ],
-        body_limit: encrypt::max_document_size,
+        body_limit: crate::endpoints::encrypt::max_document_size,
     },
     Component {
         id: "auth",
@@ -379,7 +394,12 @@ fn operations_on<'a>(
 }
 
 /// Serves one request for `component`: the one response path of every request.
-pub fn serve(component: &str, request: &ApiRequest, platform: &Platform<'_>) -> Reply {
+pub fn serve(
+    component: &str,
+    handlers: Handlers,
+    request: &ApiRequest,
+    platform: &Platform<'_>,
+) -> Reply {
     let path = match request.path.trim_end_matches('/') {
         "" => "/",
         trimmed => trimmed,
@@ -399,9 +419,12 @@ pub fn serve(component: &str, request: &ApiRequest, platform: &Platform<'_>) -> 
         match operations_on(component, path).find(|op| op.method == request.method) {
             None => Reply::Full(ProviderError::MethodNotAllowed.to_response()),
             Some(operation) => {
-                let result = match operation.handler {
-                    Handler::Full(handler) => handler(request, platform).map(Reply::Full),
-                    Handler::Stream(handler) => handler(request, platform),
+                let result = match handlers(operation) {
+                    Some(Handler::Full(handler)) => handler(request, platform).map(Reply::Full),
+                    Some(Handler::Stream(handler)) => handler(request, platform),
+                    None => Err(ProviderError::NotFound(
+                        "404 Not Found: The requested URL was not found on the server.".into(),
+                    )),
                 };
                 result.unwrap_or_else(|err| {
                     log_refusal(platform, component, request, &err);
@@ -479,7 +502,7 @@ fn preflight(request: &ApiRequest, allowed: &[&str]) -> ApiResponse {
 /// [`serve`] for tests of buffered operations: the complete response.
 #[cfg(test)]
 pub fn serve_full(component: &str, request: &ApiRequest, platform: &Platform<'_>) -> ApiResponse {
-    match serve(component, request, platform) {
+    match serve(component, handlers::of(component), request, platform) {
         Reply::Full(response) => response,
         Reply::Stream { status, .. } => {
             panic!("expected a complete response, got a stream ({status})")
@@ -552,6 +575,23 @@ mod tests {
                     value.as_str(),
                     Some(format!("{{{{ {name} }}}}").as_str()),
                     "component {} passes {name} through",
+                    component.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_component_implements_exactly_its_operations() {
+        for op in OPERATIONS {
+            for component in COMPONENTS {
+                let implemented = handlers::of(component.id)(op).is_some();
+                assert_eq!(
+                    implemented,
+                    op.component == component.id,
+                    "{} {} in component {}",
+                    op.method,
+                    op.path,
                     component.id
                 );
             }

@@ -111,7 +111,12 @@ fn header_pairs(fields: &wasi_http::Fields) -> Vec<(String, String)> {
 /// reads the request (the body up to the component's limit, answering 413 beyond it
 /// without reading the rest), runs it through [`crate::routes::serve`], and writes the
 /// answer, buffered or streamed, with the head and the first body bytes together.
-pub async fn serve(request: IncomingRequest, outparam: ResponseOutparam, component: &'static str) {
+pub async fn serve(
+    request: IncomingRequest,
+    outparam: ResponseOutparam,
+    component: &'static str,
+    handlers: crate::routes::Handlers,
+) {
     let Some(spec) = crate::routes::component(component) else {
         let err = ProviderError::config("spin.toml", format!("no component `{component}`"));
         write_response(outparam, err.to_response());
@@ -131,7 +136,7 @@ pub async fn serve(request: IncomingRequest, outparam: ResponseOutparam, compone
         clock: &clock,
     };
     let reply = match read_request(request, &platform, spec.body_limit).await {
-        Ok(api_request) => crate::routes::serve(component, &api_request, &platform),
+        Ok(api_request) => crate::routes::serve(component, handlers, &api_request, &platform),
         Err(err) => crate::routes::with_cors(crate::Reply::Full(err.to_response())),
     };
     match reply {

@@ -464,3 +464,32 @@ fn head_and_body_leave_together_on_a_keep_alive_connection() {
         );
     }
 }
+
+/// Each component links only its own operations: a table of every handler once put
+/// every operation into every `.wasm` (all nine came out the same 840 KiB).
+#[test]
+fn each_component_carries_only_its_own_code_and_stays_under_1_mib() {
+    ensure_built();
+    let size = |package: &str| {
+        let path = workspace_root().join(format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            package.replace('-', "_")
+        ));
+        std::fs::metadata(&path).unwrap().len()
+    };
+    for package in component_packages() {
+        assert!(
+            size(&package) <= 1024 * 1024,
+            "{package}: {} bytes",
+            size(&package)
+        );
+    }
+    // The nonce component reads the key-value store and nothing else: no chain
+    // client, no cipher, no file fetching.
+    assert!(
+        size("provider-nonce") * 2 < size("provider-compute"),
+        "nonce {} vs compute {}",
+        size("provider-nonce"),
+        size("provider-compute")
+    );
+}

@@ -5,4 +5,4 @@
 // The `http_component` macro expands to the component's export glue, which is unsafe.
 #![allow(unsafe_code)]
 
-ocean_provider::spin_component!("compute");
+ocean_provider::spin_component!(compute);

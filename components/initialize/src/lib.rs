@@ -4,4 +4,4 @@
 // The `http_component` macro expands to the component's export glue, which is unsafe.
 #![allow(unsafe_code)]
 
-ocean_provider::spin_component!("initialize");
+ocean_provider::spin_component!(initialize);

@@ -197,6 +197,7 @@ mod tests {
         let fake = FakePlatform::new(&[]);
         let reply = crate::routes::serve(
             "download",
+            crate::routes::handlers::download,
             &ApiRequest::new("GET", "/api/services/download"),
             &fake.ports(),
         );
