@@ -24,12 +24,14 @@ pub mod outbound;
 pub mod ports;
 pub mod provider_fee;
 pub mod request;
+pub mod requests;
 pub mod response;
 pub mod routes;
 pub mod settings;
 pub mod signature;
 pub mod signed_request;
 pub mod url_safety;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin_adapter;

@@ -9,48 +9,30 @@ use serde_json::json;
 
 use crate::auth_token::{TokenError, create_token, decode_token, is_revoked, revoke};
 use crate::ports::Platform;
-use crate::signed_request::{SignatureRule, authorize};
+use crate::requests::{CreateTokenRequest, DeleteTokenRequest};
+use crate::signed_request::verify;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 
-const RULE: SignatureRule<'static> = SignatureRule {
-    signer_field: "address",
-    allow_auth_token: false,
-};
-
-/// `GET /api/services/createAuthToken`.
+/// `GET /api/services/createAuthToken`, in the v2 dialect.
 pub fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    let address_text = params.filled_text("address").unwrap_or_default();
-    let expiration = match params.filled_text("expiration") {
-        None => {
-            return Err(ProviderError::field(
-                "expiration",
-                "The expiration field is required.",
-            ));
-        }
-        Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text
-            .parse::<u64>()
-            .map_err(|_| ProviderError::field("expiration", "Invalid timestamp provided."))?,
-        Some(_) => {
-            return Err(ProviderError::field(
-                "expiration",
-                "The expiration must be an integer.",
-            ));
-        }
-    };
-    if expiration <= platform.clock.now_unix_seconds() {
+    let token = issue_token(platform, &crate::wire::v2::create_token(request)?)?;
+    Ok(ApiResponse::json(200, &json!({ "token": token })))
+}
+
+/// The operation: a new token for the signer, valid until the expiration.
+pub fn issue_token(platform: &Platform<'_>, input: &CreateTokenRequest) -> Result<String> {
+    if input.expiration <= platform.clock.now_unix_seconds() {
         return Err(ProviderError::field(
             "expiration",
             "Invalid timestamp provided.",
         ));
     }
-    // The signed message is the address exactly as sent, then the nonce.
-    let authorized = authorize(platform, request, &params, RULE, &address_text)?;
+    let authorized = verify(platform, &input.claim)?;
     let secret = platform.settings.auth_token_secret()?;
     let token = create_token(
         &secret,
         &crate::address::checksum(&authorized.signer),
-        expiration,
+        input.expiration,
     );
     if is_revoked(platform.kv, &token)? {
         return Err(ProviderError::BadRequest(format!(
@@ -59,34 +41,31 @@ pub fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
         )));
     }
     authorized.consume_nonce(platform)?;
-    Ok(ApiResponse::json(200, &json!({ "token": token })))
+    Ok(token)
 }
 
-/// `DELETE /api/services/deleteAuthToken`.
+/// `DELETE /api/services/deleteAuthToken`, in the v2 dialect.
 pub fn delete_token(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    let address_text = params.filled_text("address").unwrap_or_default();
-    let Some(token) = params.filled_text("token") else {
-        return Err(ProviderError::field(
-            "token",
-            "The token field is required.",
-        ));
-    };
-    let authorized = authorize(platform, request, &params, RULE, &address_text)?;
-    let secret = platform.settings.auth_token_secret()?;
-    let claims = decode_token(&secret, &token, platform.clock.now_unix_seconds())?;
-    if claims.address != authorized.signer {
-        return Err(TokenError::Invalid.into());
-    }
-    if is_revoked(platform.kv, &token)? {
-        return Err(TokenError::Deleted.into());
-    }
-    authorized.consume_nonce(platform)?;
-    revoke(platform.kv, &token, &claims)?;
+    revoke_token(platform, &crate::wire::v2::delete_token(request)?)?;
     Ok(ApiResponse::json(
         200,
         &json!({"success": "Token has been deactivated."}),
     ))
+}
+
+/// The operation: revokes the signer's own token, everywhere and for good.
+pub fn revoke_token(platform: &Platform<'_>, input: &DeleteTokenRequest) -> Result<()> {
+    let authorized = verify(platform, &input.claim)?;
+    let secret = platform.settings.auth_token_secret()?;
+    let claims = decode_token(&secret, &input.token, platform.clock.now_unix_seconds())?;
+    if claims.address != authorized.signer {
+        return Err(TokenError::Invalid.into());
+    }
+    if is_revoked(platform.kv, &input.token)? {
+        return Err(TokenError::Deleted.into());
+    }
+    authorized.consume_nonce(platform)?;
+    revoke(platform.kv, &input.token, &claims)
 }
 
 #[cfg(test)]

@@ -5,20 +5,16 @@
 
 use crate::asset::consumable::check_consumable;
 use crate::asset::fetch::{contract_content, send_checked};
-use crate::asset::files::{FileRequest, parse_userdata};
-use crate::asset::files::{parse_file_index, reachable_file};
+use crate::asset::files::FileRequest;
+use crate::asset::files::reachable_file;
 use crate::asset::resolve_service;
-use crate::chain::{Rpc, network_name, parse_tx_hash};
+use crate::chain::{Rpc, network_name};
 use crate::order::order_query;
 use crate::order::validate_order;
 use crate::ports::Platform;
-use crate::signed_request::{SignatureRule, authorize};
+use crate::requests::DownloadRequest;
+use crate::signed_request::verify;
 use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
-
-const RULE: SignatureRule<'static> = SignatureRule {
-    signer_field: "consumerAddress",
-    allow_auth_token: true,
-};
 
 /// Upstream headers passed through to the consumer.
 const PASSED_HEADERS: &[&str] = &[
@@ -42,29 +38,23 @@ fn random_name() -> String {
     hex::encode(bytes)
 }
 
-/// `GET /api/services/download`.
+/// `GET /api/services/download`, in the v2 dialect.
 pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
-    let params = request.params();
-    params.require(&[
-        "documentId",
-        "serviceId",
-        "consumerAddress",
-        "transferTxId",
-        "fileIndex",
-        "nonce",
-    ])?;
-    let did = params.text("documentId").unwrap_or_default();
-    let authorized = authorize(platform, request, &params, RULE, &did)?;
-    let file_index = parse_file_index(&params.text("fileIndex").unwrap_or_default())?;
-    let tx = parse_tx_hash(
-        &params.text("transferTxId").unwrap_or_default(),
-        "transferTxId",
-    )?;
-    let service_id = params.text("serviceId").unwrap_or_default();
-    let userdata = parse_userdata(params.get("userdata"));
+    download_file(platform, &crate::wire::v2::download(request)?)
+}
 
-    let _chains = platform.settings.chains()?;
-    let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
+/// The operation: checks the consumer, the order on chain and the file, then streams
+/// the file from its origin and only then uses up the nonce.
+pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result<Reply> {
+    let authorized = verify(platform, &input.claim)?;
+    let (did, service_id, file_index, tx) = (
+        &input.did,
+        &input.service_id,
+        input.file_index,
+        input.transfer_tx,
+    );
+    let userdata = input.userdata.clone();
+    let (ddo, index, chain) = resolve_service(platform, did, service_id)?;
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
@@ -123,8 +113,8 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
             name_from_url,
         } => {
             let ddo_sets_range = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("range"));
-            if let (Some(range), false) = (request.header("range"), ddo_sets_range) {
-                headers.push(("range".into(), range.to_owned()));
+            if let (Some(range), false) = (&input.range, ddo_sets_range) {
+                headers.push(("range".into(), range.clone()));
             }
             // Every hop, the first included, is checked before it is requested.
             let (response, _final_url) =
@@ -222,8 +212,14 @@ mod tests {
     #[test]
     fn negative_and_non_integer_file_indexes_are_400() {
         for bad in ["-1", "1.5", "abc", ""] {
-            assert_eq!(parse_file_index(bad).unwrap_err().status(), 400, "{bad}");
+            assert_eq!(
+                crate::asset::files::parse_file_index(bad)
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{bad}"
+            );
         }
-        assert_eq!(parse_file_index("3").unwrap(), 3);
+        assert_eq!(crate::asset::files::parse_file_index("3").unwrap(), 3);
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::cipher;
 use crate::ports::Platform;
+use crate::requests::EncryptRequest;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 
 /// The configured body limit (`max_document_size`).
@@ -25,37 +26,25 @@ pub fn too_large(limit: u64) -> ProviderError {
 /// `POST /api/services/encrypt?chainId=`. `request.body` holds the whole body (the
 /// platform adapter stops reading at the limit and answers 413 itself).
 pub fn encrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    {
-        let media_type = crate::request::media_type(request.header("content-type").unwrap_or(""))
-            .to_ascii_lowercase();
-        if media_type != "application/octet-stream" {
-            return Err(ProviderError::BadRequest(
-                "Invalid request content type: should be application/octet-stream".into(),
-            ));
-        }
-        let chain_param = request
-            .query_pairs()
-            .into_iter()
-            .find(|(name, _)| name == "chainId")
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_empty())
-            .ok_or_else(|| ProviderError::BadRequest("Missing chainId query parameter.".into()))?;
-        let limit = max_document_size(platform)?;
-        if request.body.len() as u64 > limit {
-            return Err(too_large(limit));
-        }
-        if request.body.is_empty() {
-            return Err(ProviderError::BadRequest(
-                "Nothing to encrypt: the request body is empty.".into(),
-            ));
-        }
-        let chains = platform.settings.chains()?;
-        let chain = chains.resolve(&chain_param)?;
-        let sealed = cipher::encrypt(&chain.key.public_key(), &request.body).map_err(|_| {
-            ProviderError::Upstream("Failed to encrypt: no randomness available.".into())
-        })?;
-        Ok(ApiResponse::text(201, format!("0x{}", hex::encode(sealed))))
+    let input = crate::wire::v2::encrypt(request)?;
+    let sealed = seal(platform, &input)?;
+    Ok(ApiResponse::text(201, format!("0x{}", hex::encode(sealed))))
+}
+
+/// The operation: the document encrypted to the chain's provider key.
+pub fn seal(platform: &Platform<'_>, input: &EncryptRequest<'_>) -> Result<Vec<u8>> {
+    let limit = max_document_size(platform)?;
+    if input.document.len() as u64 > limit {
+        return Err(too_large(limit));
     }
+    if input.document.is_empty() {
+        return Err(ProviderError::BadRequest(
+            "Nothing to encrypt: the request body is empty.".into(),
+        ));
+    }
+    let chain = platform.settings.chains()?.resolve(&input.chain)?;
+    cipher::encrypt(&chain.key.public_key(), input.document)
+        .map_err(|_| ProviderError::Upstream("Failed to encrypt: no randomness available.".into()))
 }
 
 #[cfg(test)]

@@ -6,34 +6,18 @@
 //! every hop of every fetch is checked for non-public destinations, and with `did` no
 //! file URL appears in the answer or in errors.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::asset::fetch::{FetchError, contract_content, http_details};
-use crate::asset::files::{
-    FileKind, FileRequest, file_request, parse_userdata, service_files, validate_file,
-};
+use crate::asset::files::{FileKind, FileRequest, file_request, service_files, validate_file};
 use crate::asset::resolve_service;
 use crate::chain::abi::ownerOfCall;
 use crate::chain::{Rpc, network_name};
-use crate::error::FieldMessage;
 use crate::ports::Platform;
-use crate::request::Params;
-use crate::signed_request::{SignatureRule, authorize};
+use crate::requests::{FileInfoRequest, FileInfoSource};
+use crate::signed_request::verify;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
-
-/// Whether `checksum` asks for hashing: `true`, `"true"`, `"1"`, `"yes"` or a non-zero
-/// number. The reference treated any non-empty string, `"false"` included, as true.
-fn wants_checksum(params: &Params) -> bool {
-    match params.get("checksum") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => {
-            matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
-        }
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        _ => false,
-    }
-}
 
 fn file_entry(
     platform: &Platform<'_>,
@@ -107,56 +91,30 @@ fn file_entry(
 
 /// `POST /api/services/fileinfo`.
 pub fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    let has_did = params.is_filled("did");
-    let has_type = params.is_filled("type");
-    if !has_did && !has_type {
-        return Err(ProviderError::Validation(vec![
-            (
-                "type".into(),
-                FieldMessage::List(vec![
-                    "The type field is required when did is not present.".into(),
-                ]),
-            ),
-            (
-                "did".into(),
-                FieldMessage::List(vec![
-                    "The did field is required when type is not present.".into(),
-                ]),
-            ),
-        ]));
-    }
-    let checksum_limit = if wants_checksum(&params) {
+    let entries = describe_files(platform, &crate::wire::v2::fileinfo(request)?)?;
+    Ok(ApiResponse::json(200, &Value::Array(entries)))
+}
+
+/// The operation: one entry per file (validity, length, type, name, checksum).
+pub fn describe_files(platform: &Platform<'_>, input: &FileInfoRequest) -> Result<Vec<Value>> {
+    let checksum_limit = if input.checksum {
         Some(platform.settings.max_checksum_length()?)
     } else {
         None
     };
-    let userdata = parse_userdata(params.get("userdata"));
-    let files: Vec<Value> = if has_did {
-        let did = params.text("did").unwrap_or_default();
-        if !did.starts_with("did:op") {
-            return Err(ProviderError::field("did", "The did format is invalid."));
+    let (files, from_caller) = match &input.source {
+        FileInfoSource::Service { did, service_id } => {
+            let (ddo, index, chain) = resolve_service(platform, did, service_id)?;
+            let service = &ddo.services[index];
+            let files = service_files(&ddo, service, chain).ok_or_else(|| {
+                ProviderError::BadRequest(format!(
+                    "Provider {}: Unable to get dataset files",
+                    network_name(chain.id)
+                ))
+            })?;
+            (files, false)
         }
-        let Some(service_id) = params.filled_text("serviceId") else {
-            return Err(ProviderError::field(
-                "serviceId",
-                "The serviceId field is required when type is not present.",
-            ));
-        };
-        let _chains = platform.settings.chains()?;
-        let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
-        let service = &ddo.services[index];
-        service_files(&ddo, service, chain).ok_or_else(|| {
-            ProviderError::BadRequest(format!(
-                "Provider {}: Unable to get dataset files",
-                network_name(chain.id)
-            ))
-        })?
-    } else {
-        let mut object: Map<String, Value> = params.0.clone();
-        object.remove("checksum");
-        object.remove("userdata");
-        vec![Value::Object(object)]
+        FileInfoSource::Object(object) => (vec![Value::Object(object.clone())], true),
     };
     let mut entries = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
@@ -164,38 +122,21 @@ pub fn fileinfo(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResp
             platform,
             index,
             file,
-            userdata.as_ref(),
+            input.userdata.as_ref(),
             checksum_limit,
-            !has_did,
+            from_caller,
         )?);
     }
-    Ok(ApiResponse::json(200, &Value::Array(entries)))
+    Ok(entries)
 }
 
 /// `GET /api/services/assetUrls?documentId&serviceId&publisherAddress&nonce&signature`:
 /// the decrypted file objects of a service, for the data NFT's owner only (`ownerOf(1)`
 /// of the ERC721 template, read on chain). Signed message: `documentId + nonce`.
 pub fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    let Some(did) = params.filled_text("documentId") else {
-        return Err(ProviderError::field(
-            "documentId",
-            "The documentId field is required.",
-        ));
-    };
-    let Some(service_id) = params.filled_text("serviceId") else {
-        return Err(ProviderError::field(
-            "serviceId",
-            "The serviceId field is required.",
-        ));
-    };
-    let rule = SignatureRule {
-        signer_field: "publisherAddress",
-        allow_auth_token: true,
-    };
-    let authorized = authorize(platform, request, &params, rule, &did)?;
-    let _chains = platform.settings.chains()?;
-    let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
+    let input = crate::wire::v2::asset_urls(request)?;
+    let authorized = verify(platform, &input.claim)?;
+    let (ddo, index, chain) = resolve_service(platform, &input.did, &input.service_id)?;
     let nft = ddo
         .nft_address
         .as_deref()

@@ -8,32 +8,28 @@ use serde_json::json;
 
 use crate::asset::consumable::check_consumable;
 use crate::asset::fetch::{contract_content, http_details};
-use crate::asset::files::{FileRequest, parse_userdata};
-use crate::asset::files::{parse_file_index, reachable_file};
+use crate::asset::files::FileRequest;
+use crate::asset::files::reachable_file;
 use crate::asset::resolve_service;
-use crate::chain::{Rpc, network_name, parse_tx_hash};
+use crate::chain::{Rpc, network_name};
 use crate::nonce::current_nonce;
 use crate::order::{order_query, validate_order};
 use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
-use crate::signed_request::signer_address;
+use crate::requests::InitializeRequest;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 
-/// `GET /api/services/initialize`.
+/// `GET /api/services/initialize`, in the v2 dialect.
 pub fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    params.require(&["documentId", "serviceId", "consumerAddress"])?;
-    let consumer = signer_address(&params, "consumerAddress")?;
-    let file_index = params
-        .filled_text("fileIndex")
-        .map(|t| parse_file_index(&t))
-        .transpose()?;
-    let did = params.text("documentId").unwrap_or_default();
-    let service_id = params.text("serviceId").unwrap_or_default();
-    let userdata = parse_userdata(params.get("userdata"));
+    quote(platform, &crate::wire::v2::initialize(request)?)
+}
 
-    let _chains = platform.settings.chains()?;
-    let (ddo, index, chain) = resolve_service(platform, &did, &service_id)?;
+/// The operation: the quote for an access service (or its valid order).
+pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiResponse> {
+    let consumer = input.consumer;
+    let file_index = input.file_index;
+    let userdata = input.userdata.clone();
+    let (ddo, index, chain) = resolve_service(platform, &input.did, &input.service_id)?;
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
@@ -44,8 +40,7 @@ pub fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
             "Provider {net}: Use the initializeCompute endpoint to initialize compute jobs."
         )));
     }
-    if let Some(tx_text) = params.filled_text("transferTxId") {
-        let tx = parse_tx_hash(&tx_text, "transferTxId")?;
+    if let Some(tx) = input.transfer_tx {
         let query = order_query(
             &ddo,
             index,

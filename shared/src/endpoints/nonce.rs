@@ -5,13 +5,12 @@
 
 use crate::nonce::current_nonce;
 use crate::ports::Platform;
-use crate::signed_request::signer_address;
 use crate::{ApiRequest, ApiResponse, Result};
 
 /// `GET /api/services/nonce`.
 pub fn nonce(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let address = signer_address(&request.params(), "userAddress")?;
-    let nonce = current_nonce(platform.kv, &address)?;
+    let input = crate::wire::v2::nonce(request)?;
+    let nonce = current_nonce(platform.kv, &input.address)?;
     // The canonical decimal text is valid JSON number text, kept exact (no f64).
     Ok(ApiResponse::raw_json(
         200,

@@ -1,0 +1,9 @@
+//! The wire edges: what a client sends, parsed once into the typed request of an
+//! operation ([`crate::requests`]). A dialect is a parser (and the renderer of its
+//! answers); the operations and the rules below them never see the parameter bag, so
+//! they do not know which dialect called them.
+//!
+//! - [`v2`]: the Python Provider v2 dialect (ocean.py 3.x, ocean.js ≤ 3.4), with the
+//!   reference's validation messages and signed messages.
+
+pub mod v2;
