@@ -113,3 +113,99 @@ pub struct AssetUrlsRequest {
     /// The publisher and their proof.
     pub claim: SignedClaim,
 }
+
+/// Where the document to decrypt comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecryptSource {
+    /// The data NFT's metadata event in this transaction.
+    Transaction(B256),
+    /// Given inline, as the NFT stores it.
+    Inline(crate::asset::metadata::StoredDocument),
+}
+
+/// `POST /api/services/decrypt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptRequest {
+    /// The decrypter (usually a metadata cache) and their proof.
+    pub claim: SignedClaim,
+    /// The chain (as sent: id or name).
+    pub chain: String,
+    /// The data NFT.
+    pub nft: Address,
+    /// The document.
+    pub source: DecryptSource,
+}
+
+/// `POST /api/services/initializeCompute`. The dataset and algorithm objects keep their
+/// JSON shape: the compute workflow rules check them field by field, with the
+/// reference's refusal codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitializeComputeRequest {
+    /// The consumer the fees are quoted for.
+    pub consumer: Address,
+    /// The datasets (`documentId`, `serviceId`, optional `transferTxId`, `userdata`).
+    pub datasets: Vec<Value>,
+    /// The algorithm (`documentId` + `serviceId`, or `meta`).
+    pub algorithm: Value,
+    /// The compute environment.
+    pub environment: String,
+    /// Unix seconds until which the job may run.
+    pub valid_until: u64,
+}
+
+/// `POST /api/services/compute`: start a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartComputeRequest {
+    /// The consumer and their proof.
+    pub claim: SignedClaim,
+    /// The main dataset, then the additional ones.
+    pub datasets: Vec<Value>,
+    /// The algorithm.
+    pub algorithm: Value,
+    /// The compute environment.
+    pub environment: String,
+    /// Where results go (`None`: the default).
+    pub output: Option<Value>,
+}
+
+/// Whom a job call names, and how much of the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSelector {
+    /// One job (else all of the owner's).
+    pub job_id: Option<String>,
+    /// The jobs of one dataset.
+    pub document_id: Option<String>,
+}
+
+/// `GET /api/services/compute`: job status (unsigned, as in the reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeStatusRequest {
+    /// The owner.
+    pub consumer: Address,
+    /// Which jobs.
+    pub jobs: JobSelector,
+}
+
+/// `PUT`/`DELETE /api/services/compute`: stop or delete jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeControlRequest {
+    /// Stop or delete.
+    pub delete: bool,
+    /// The owner and their proof.
+    pub claim: SignedClaim,
+    /// Which jobs.
+    pub jobs: JobSelector,
+}
+
+/// `GET /api/services/computeResult`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeResultRequest {
+    /// The owner and their proof (the signature is forwarded to the operator).
+    pub claim: SignedClaim,
+    /// The job.
+    pub job_id: String,
+    /// Which result file (as sent).
+    pub index: String,
+    /// The client's `Range`, forwarded to the operator.
+    pub range: Option<String>,
+}

@@ -18,14 +18,9 @@ use crate::order::order_query;
 use crate::order::{OrderQuery, ValidOrder, validate_order};
 use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
-use crate::request::Params;
-use crate::signed_request::{SignatureRule, authorize, signer_address};
+use crate::requests::{InitializeComputeRequest, JobSelector, StartComputeRequest};
+use crate::signed_request::{Proof, verify};
 use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
-
-const RULE: SignatureRule<'static> = SignatureRule {
-    signer_field: "consumerAddress",
-    allow_auth_token: true,
-};
 
 fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
@@ -103,46 +98,29 @@ fn existing_order(
 
 /// `POST /api/services/initializeCompute`.
 pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    params.require(&[
-        "datasets",
-        "compute.env",
-        "compute.validUntil",
-        "consumerAddress",
-    ])?;
-    if !params.is_filled("algorithm.documentId") && !params.is_filled("algorithm.meta") {
-        return Err(ProviderError::field(
-            "algorithm.documentId",
-            "The algorithm.documentId field is required when algorithm.meta is not present.",
-        ));
-    }
-    let consumer = signer_address(&params, "consumerAddress")?;
-    let valid_until: u64 = params
-        .text("compute.validUntil")
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| {
-            ProviderError::field(
-                "compute.validUntil",
-                "The compute.validUntil must be an integer.",
-            )
-        })?;
+    // Without an operator every compute route is a 404, whatever the request.
+    Operator::configured(platform, platform.settings.request_timeout()?)?;
+    let quote = quote_job(platform, &crate::wire::v2::initialize_compute(request)?)?;
+    Ok(ApiResponse::json(200, &quote))
+}
+
+/// The operation: a fee per dataset and algorithm (or their valid orders) for a job in
+/// an environment until a time.
+pub fn quote_job(platform: &Platform<'_>, input: &InitializeComputeRequest) -> Result<Value> {
+    let consumer = input.consumer;
+    let valid_until = input.valid_until;
     if valid_until <= platform.clock.now_unix_seconds() {
         return Err(ProviderError::BadRequest(
             "The validUntil value is not correct.".into(),
         ));
     }
-    let env_id = params.text("compute.env").unwrap_or_default();
+    let env_id = input.environment.clone();
     let timeout = platform.settings.request_timeout()?;
     let operator = Operator::configured(platform, timeout)?;
     let chains = platform.settings.chains()?;
     let (env, _env_chain) = operator.find_environment(chains, &env_id)?;
-    let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
-    let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
-    let datasets = params
-        .get("datasets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let algorithm = resolve_algorithm(platform, &input.algorithm, timeout)?;
+    let datasets = &input.datasets;
     let policy = platform.settings.fetch_policy()?;
 
     // Every input, then the algorithm, with its DDO, service index and existing order.
@@ -232,7 +210,7 @@ pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Resu
     if let Some(answer) = algorithm_answer {
         body["algorithm"] = answer;
     }
-    Ok(ApiResponse::json(200, &body))
+    Ok(body)
 }
 
 /// Asks the provider named by a service's `serviceEndpoint` for its quote, with the
@@ -287,40 +265,23 @@ fn remote_initialize(
 
 /// `POST /api/services/compute`: starts a job.
 pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    params.require(&[
-        "dataset.documentId",
-        "dataset.serviceId",
-        "dataset.transferTxId",
-        "consumerAddress",
-        "nonce",
-    ])?;
+    Operator::configured(platform, platform.settings.request_timeout()?)?;
+    let (status, body) = start_job(platform, &crate::wire::v2::start_compute(request)?)?;
+    Ok(passthrough(status, body))
+}
+
+/// The operation: checks the workflow and its orders, uses up the nonce and has the
+/// operator start the job; the operator's status and answer.
+pub fn start_job(platform: &Platform<'_>, input: &StartComputeRequest) -> Result<(u16, Vec<u8>)> {
     let timeout = platform.settings.request_timeout()?;
     let operator = Operator::configured(platform, timeout)?;
-    let consumer_text = params.text("consumerAddress").unwrap_or_default();
-    let job_id = params.text("jobId").unwrap_or_default();
-    let did = params.text("dataset.documentId").unwrap_or_default();
-    let authorized = authorize(
-        platform,
-        request,
-        &params,
-        RULE,
-        &format!("{consumer_text}{job_id}{did}"),
-    )?;
+    let authorized = verify(platform, &input.claim)?;
     let consumer = authorized.signer;
-    let env_id = params
-        .filled_text("environment")
-        .ok_or_else(|| ProviderError::field("environment", "The environment field is required."))?;
+    let env_id = input.environment.clone();
     let chains = platform.settings.chains()?;
     let (env, _) = operator.find_environment(chains, &env_id)?;
-    let algorithm_request = params.get("algorithm").cloned().unwrap_or(Value::Null);
-    let algorithm = resolve_algorithm(platform, &algorithm_request, timeout)?;
-    let mut inputs = vec![params.get("dataset").cloned().unwrap_or(Value::Null)];
-    match params.get("additionalDatasets") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(more)) => inputs.extend(more.iter().cloned()),
-        Some(_) => return Err(refusal("additional_input", "invalid")),
-    }
+    let algorithm = resolve_algorithm(platform, &input.algorithm, timeout)?;
+    let inputs = &input.datasets;
     let policy = platform.settings.fetch_policy()?;
     let mut stage_inputs = Vec::new();
     let mut paid: Vec<(ValidOrder, String, u64)> = Vec::new();
@@ -420,12 +381,7 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
         }
     }
     let (agreement_id, chain_id) = agreement.ok_or_else(|| refusal("order", "fees_not_paid"))?;
-    let output = match params.get("output") {
-        Some(Value::String(text)) => {
-            Some(serde_json::from_str::<Value>(text).map_err(|_| refusal("output", "invalid"))?)
-        }
-        other => other.cloned(),
-    };
+    let output = input.output.clone();
     // Everything checked: use up the nonce before the job is started.
     authorized.consume_nonce(platform)?;
     let nonce = crate::compute::operator::nanosecond_nonce(platform);
@@ -448,23 +404,21 @@ pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
         "nonce": serde_json::from_str::<Value>(&nonce).unwrap_or(Value::Null),
         "chainId": chain_id,
     });
-    let (status, body) = operator.call("POST", "compute", &[], Some(&payload))?;
-    Ok(passthrough(status, body))
+    operator.call("POST", "compute", &[], Some(&payload))
 }
 
-/// Status/stop/delete read the query, or the JSON body when there is no query.
+/// The operator query of status/stop/delete calls.
 fn job_query(
     operator: &Operator<'_>,
-    params: &Params,
+    jobs: &JobSelector,
     owner: &str,
 ) -> Result<Vec<(&'static str, String)>> {
-    let job_id = params.filled_text("jobId");
-    let mut query = operator.signed_query(owner, job_id.as_deref())?;
-    if let Some(job_id) = job_id {
-        query.push(("jobId", job_id));
+    let mut query = operator.signed_query(owner, jobs.job_id.as_deref())?;
+    if let Some(job_id) = &jobs.job_id {
+        query.push(("jobId", job_id.clone()));
     }
-    if let Some(did) = params.filled_text("documentId") {
-        query.push(("documentId", did));
+    if let Some(did) = &jobs.document_id {
+        query.push(("documentId", did.clone()));
     }
     Ok(query)
 }
@@ -472,9 +426,8 @@ fn job_query(
 /// `GET /api/services/compute`: a job's status.
 pub fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
-    let params = request.params();
-    let consumer = signer_address(&params, "consumerAddress")?;
-    let query = job_query(&operator, &params, &checksum(&consumer))?;
+    let input = crate::wire::v2::compute_status(request)?;
+    let query = job_query(&operator, &input.jobs, &checksum(&input.consumer))?;
     let (status, body) = operator.call("GET", "compute", &query, None)?;
     Ok(passthrough(status, body))
 }
@@ -482,17 +435,12 @@ pub fn status(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
 /// `PUT` (stop) and `DELETE` (delete) `/api/services/compute`.
 pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
-    let params = request.params();
-    let consumer_text = params.text("consumerAddress").unwrap_or_default();
-    let message = format!(
-        "{consumer_text}{}{}",
-        params.text("jobId").unwrap_or_default(),
-        params.text("documentId").unwrap_or_default()
-    );
-    let authorized = authorize(platform, request, &params, RULE, &message)?;
+    let input = crate::wire::v2::compute_control(request)?;
+    let authorized = verify(platform, &input.claim)?;
     authorized.consume_nonce(platform)?;
-    let query = job_query(&operator, &params, &checksum(&authorized.signer))?;
-    let (status, body) = operator.call(&request.method, "compute", &query, None)?;
+    let query = job_query(&operator, &input.jobs, &checksum(&authorized.signer))?;
+    let method = if input.delete { "DELETE" } else { "PUT" };
+    let (status, body) = operator.call(method, "compute", &query, None)?;
     Ok(passthrough(status, body))
 }
 
@@ -500,30 +448,23 @@ pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
 pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
     {
         let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
-        let params = request.params();
-        params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
-        let consumer_text = params.text("consumerAddress").unwrap_or_default();
-        let job_id = params.text("jobId").unwrap_or_default();
-        let index = params.text("index").unwrap_or_default();
-        let authorized = authorize(
-            platform,
-            request,
-            &params,
-            RULE,
-            &format!("{consumer_text}{job_id}{index}"),
-        )?;
+        let input = crate::wire::v2::compute_result(request)?;
+        let authorized = verify(platform, &input.claim)?;
         authorized.consume_nonce(platform)?;
+        let (job_id, index) = (input.job_id.clone(), input.index.clone());
         let owner = checksum(&authorized.signer);
         let mut query = operator.signed_query(&owner, Some(&job_id))?;
         query.retain(|(k, _)| *k != "providerAddress");
         query.push(("index", index.clone()));
         query.push(("jobId", job_id));
-        query.push((
-            "consumerSignature",
-            params.text("signature").unwrap_or_default(),
-        ));
-        let range: Vec<(&str, &str)> = request
-            .header("range")
+        let signature = match &input.claim.proof {
+            Proof::Signature(signature) => signature.clone(),
+            Proof::AuthToken(_) => String::new(),
+        };
+        query.push(("consumerSignature", signature));
+        let range: Vec<(&str, &str)> = input
+            .range
+            .as_deref()
             .map(|r| vec![("range", r)])
             .unwrap_or_default();
         let response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;

@@ -10,115 +10,41 @@
 //! receipt and the factory registration are cached, so a repeated decrypt costs one
 //! `eth_call`.
 
-use alloy_primitives::B256;
 use serde_json::{Value, json};
 
-use crate::address::parse_address;
 use crate::asset::metadata::{StoredDocument, check_metadata_state};
 use crate::chain::abi::{erc721ListCall, getMetaDataCall};
-use crate::chain::{Rpc, RpcCall, parse_tx_hash};
-use crate::error::FieldMessage;
+use crate::chain::{Rpc, RpcCall};
 use crate::ports::Platform;
-use crate::request::Params;
-use crate::signed_request::{SignatureRule, authorize};
+use crate::requests::{DecryptRequest, DecryptSource};
+use crate::signed_request::verify;
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
-
-const RULE: SignatureRule<'static> = SignatureRule {
-    signer_field: "decrypterAddress",
-    allow_auth_token: true,
-};
-
-fn validate(params: &Params) -> Result<()> {
-    let mut errors: Vec<(String, FieldMessage)> = Vec::new();
-    let mut require = |field: &str, message: String| {
-        if !params.is_filled(field) {
-            errors.push((field.to_owned(), FieldMessage::List(vec![message])));
-        }
-    };
-    for field in ["decrypterAddress", "chainId", "dataNftAddress"] {
-        require(field, format!("The {field} field is required."));
-    }
-    let inline = ["encryptedDocument", "flags", "documentHash"];
-    let any_inline = inline.iter().any(|f| params.is_filled(f));
-    if !params.is_filled("transactionId") || any_inline {
-        if !params.is_filled("transactionId") && !any_inline {
-            require(
-                "transactionId",
-                "The transactionId field is required when encryptedDocument, flags, documentHash are not present.".into(),
-            );
-        }
-        if !params.is_filled("transactionId") {
-            for field in inline {
-                require(
-                    field,
-                    format!("The {field} field is required when transactionId is not present."),
-                );
-            }
-        }
-    }
-    require("nonce", "The nonce field is required.".into());
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ProviderError::Validation(errors))
-    }
-}
-
-fn inline_document(params: &Params) -> Result<StoredDocument> {
-    let failed = || ProviderError::BadRequest("Failed to convert input args to bytes.".into());
-    let data = params
-        .text("encryptedDocument")
-        .and_then(|t| crate::signature::decode_hex(&t))
-        .ok_or_else(failed)?;
-    let flags = match params.get("flags") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()
-        }
-        _ => None,
-    }
-    .and_then(|n| u8::try_from(n).ok())
-    .ok_or_else(failed)?;
-    let hash = params
-        .text("documentHash")
-        .and_then(|t| crate::signature::decode_hex(&t))
-        .filter(|bytes| bytes.len() == 32)
-        .map(|bytes| B256::from_slice(&bytes))
-        .ok_or_else(failed)?;
-    Ok(StoredDocument { data, flags, hash })
-}
 
 /// `POST /api/services/decrypt`.
 pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let params = request.params();
-    validate(&params)?;
-    let transaction_id = params.filled_text("transactionId");
-    let nft_text = params.text("dataNftAddress").unwrap_or_default();
-    let decrypter_text = params.text("decrypterAddress").unwrap_or_default();
-    let chain_text = params.text("chainId").unwrap_or_default();
-    let subject = transaction_id.clone().unwrap_or_else(|| nft_text.clone());
-    let message = format!("{subject}{decrypter_text}{chain_text}");
-    let authorized = authorize(platform, request, &params, RULE, &message)?;
+    let plain = open_document(platform, &crate::wire::v2::decrypt(request)?)?;
+    Ok(ApiResponse::bytes(201, "text/plain", plain))
+}
+
+/// The operation: the plaintext document, for an authorized decrypter, of a data NFT
+/// genuinely deployed by the factory and in a state that allows it.
+pub fn open_document(platform: &Platform<'_>, input: &DecryptRequest) -> Result<Vec<u8>> {
+    let authorized = verify(platform, &input.claim)?;
     // As in the reference (and the issue), a decrypt with a valid signature uses up its
     // nonce whatever happens next.
     authorized.consume_nonce(platform)?;
 
     let chains = platform.settings.chains()?;
-    let chain = chains.resolve(&chain_text)?;
+    let chain = chains.resolve(&input.chain)?;
     let allowed = platform.settings.authorized_decrypters()?;
     if !allowed.is_empty() && !allowed.contains(&authorized.signer) {
         return Err(ProviderError::Forbidden("Decrypter not authorized".into()));
     }
-    let nft = parse_address(&nft_text).ok_or_else(|| {
-        ProviderError::field(
-            "dataNftAddress",
-            "The dataNftAddress must be an Ethereum address (0x and 40 hex digits).",
-        )
-    })?;
-    let tx_hash = transaction_id
-        .as_deref()
-        .map(|t| parse_tx_hash(t, "transactionId"))
-        .transpose()?;
+    let nft = input.nft;
+    let tx_hash = match &input.source {
+        DecryptSource::Transaction(tx) => Some(*tx),
+        DecryptSource::Inline(_) => None,
+    };
     let factory = platform
         .settings
         .contract_addresses(chain.id)?
@@ -166,14 +92,15 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
             }
         }
     }
-    let document = match (tx_hash, fetch_receipt) {
-        (Some(tx), true) => {
-            let receipt =
-                rpc.receipt_from_answer(&tx, answers.next().unwrap_or(Ok(Value::Null)))?;
+    let document = match &input.source {
+        DecryptSource::Inline(document) => document.clone(),
+        DecryptSource::Transaction(tx) if fetch_receipt => {
+            let receipt = rpc.receipt_from_answer(tx, answers.next().unwrap_or(Ok(Value::Null)))?;
             StoredDocument::from_receipt(receipt.as_ref(), &nft)?
         }
-        (Some(_), false) => StoredDocument::from_receipt(cached_receipt.as_ref(), &nft)?,
-        (None, _) => inline_document(&params)?,
+        DecryptSource::Transaction(_) => {
+            StoredDocument::from_receipt(cached_receipt.as_ref(), &nft)?
+        }
     };
     let metadata = rpc
         .decode_call::<getMetaDataCall>(metadata_answer)?
@@ -185,12 +112,13 @@ pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespo
         })?;
     check_metadata_state(metadata.state)?;
     let plain = document.open(&chain.key)?;
-    Ok(ApiResponse::bytes(201, "text/plain", plain))
+    Ok(plain)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::parse_address;
     use crate::cipher;
     use sha2::{Digest, Sha256};
 

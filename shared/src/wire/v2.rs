@@ -1,15 +1,21 @@
 //! The Python Provider v2 dialect: parameter names, the reference's validation
 //! messages (and their order), and the messages its clients sign.
 
+use crate::address::parse_address;
 use crate::asset::files::{parse_file_index, parse_userdata};
+use crate::asset::metadata::StoredDocument;
 use crate::chain::parse_tx_hash;
 use crate::error::FieldMessage;
+use crate::request::Params;
 use crate::requests::{
-    AssetUrlsRequest, CreateTokenRequest, DeleteTokenRequest, DownloadRequest, EncryptRequest,
-    FileInfoRequest, FileInfoSource, InitializeRequest, NonceRequest,
+    AssetUrlsRequest, ComputeControlRequest, ComputeResultRequest, ComputeStatusRequest,
+    CreateTokenRequest, DecryptRequest, DecryptSource, DeleteTokenRequest, DownloadRequest,
+    EncryptRequest, FileInfoRequest, FileInfoSource, InitializeComputeRequest, InitializeRequest,
+    JobSelector, NonceRequest, StartComputeRequest,
 };
 use crate::signed_request::{SignatureRule, SignedClaim, signer_address};
 use crate::{ApiRequest, ProviderError, Result};
+use alloy_primitives::B256;
 use serde_json::Value;
 
 /// Consumers sign with `consumerAddress`; an auth token may replace the signature.
@@ -236,5 +242,249 @@ pub fn asset_urls(request: &ApiRequest) -> Result<AssetUrlsRequest> {
         claim: SignedClaim::parse(request, &params, publisher, did.clone())?,
         did,
         service_id,
+    })
+}
+
+const DECRYPTER: SignatureRule<'static> = SignatureRule {
+    signer_field: "decrypterAddress",
+    allow_auth_token: true,
+};
+
+fn validate_decrypt(params: &Params) -> Result<()> {
+    let mut errors: Vec<(String, FieldMessage)> = Vec::new();
+    let mut require = |field: &str, message: String| {
+        if !params.is_filled(field) {
+            errors.push((field.to_owned(), FieldMessage::List(vec![message])));
+        }
+    };
+    for field in ["decrypterAddress", "chainId", "dataNftAddress"] {
+        require(field, format!("The {field} field is required."));
+    }
+    let inline = ["encryptedDocument", "flags", "documentHash"];
+    let any_inline = inline.iter().any(|f| params.is_filled(f));
+    if !params.is_filled("transactionId") || any_inline {
+        if !params.is_filled("transactionId") && !any_inline {
+            require(
+                "transactionId",
+                "The transactionId field is required when encryptedDocument, flags, documentHash are not present.".into(),
+            );
+        }
+        if !params.is_filled("transactionId") {
+            for field in inline {
+                require(
+                    field,
+                    format!("The {field} field is required when transactionId is not present."),
+                );
+            }
+        }
+    }
+    require("nonce", "The nonce field is required.".into());
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ProviderError::Validation(errors))
+    }
+}
+
+fn inline_document(params: &Params) -> Result<StoredDocument> {
+    let failed = || ProviderError::BadRequest("Failed to convert input args to bytes.".into());
+    let data = params
+        .text("encryptedDocument")
+        .and_then(|t| crate::signature::decode_hex(&t))
+        .ok_or_else(failed)?;
+    let flags = match params.get("flags") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+    .and_then(|n| u8::try_from(n).ok())
+    .ok_or_else(failed)?;
+    let hash = params
+        .text("documentHash")
+        .and_then(|t| crate::signature::decode_hex(&t))
+        .filter(|bytes| bytes.len() == 32)
+        .map(|bytes| B256::from_slice(&bytes))
+        .ok_or_else(failed)?;
+    Ok(StoredDocument { data, flags, hash })
+}
+
+/// `POST /api/services/decrypt` with `decrypterAddress`, `chainId`, `dataNftAddress`,
+/// `nonce`, `signature` and either `transactionId` or the inline `encryptedDocument`,
+/// `flags` and `documentHash`. The signed message is `transactionId` (else
+/// `dataNftAddress`) + `decrypterAddress` + `chainId` + nonce, each as sent.
+pub fn decrypt(request: &ApiRequest) -> Result<DecryptRequest> {
+    let params = request.params();
+    validate_decrypt(&params)?;
+    let transaction_id = params.filled_text("transactionId");
+    let nft_text = params.text("dataNftAddress").unwrap_or_default();
+    let decrypter_text = params.text("decrypterAddress").unwrap_or_default();
+    let chain = params.text("chainId").unwrap_or_default();
+    let subject = transaction_id.clone().unwrap_or_else(|| nft_text.clone());
+    let message = format!("{subject}{decrypter_text}{chain}");
+    let claim = SignedClaim::parse(request, &params, DECRYPTER, message)?;
+    let nft = parse_address(&nft_text).ok_or_else(|| {
+        ProviderError::field(
+            "dataNftAddress",
+            "The dataNftAddress must be an Ethereum address (0x and 40 hex digits).",
+        )
+    })?;
+    let source = match transaction_id {
+        Some(tx) => DecryptSource::Transaction(parse_tx_hash(&tx, "transactionId")?),
+        None => DecryptSource::Inline(inline_document(&params)?),
+    };
+    Ok(DecryptRequest {
+        claim,
+        chain,
+        nft,
+        source,
+    })
+}
+
+/// The compute workflow's refusal (`{"error": {<resource>: <code>}}`).
+fn compute_refusal(resource: &str, code: &str) -> ProviderError {
+    crate::compute::workflow::refusal(resource, code)
+}
+
+/// `POST /api/services/initializeCompute` with `datasets`, `algorithm`,
+/// `compute.env`, `compute.validUntil` and `consumerAddress`.
+pub fn initialize_compute(request: &ApiRequest) -> Result<InitializeComputeRequest> {
+    let params = request.params();
+    params.require(&[
+        "datasets",
+        "compute.env",
+        "compute.validUntil",
+        "consumerAddress",
+    ])?;
+    if !params.is_filled("algorithm.documentId") && !params.is_filled("algorithm.meta") {
+        return Err(ProviderError::field(
+            "algorithm.documentId",
+            "The algorithm.documentId field is required when algorithm.meta is not present.",
+        ));
+    }
+    let consumer = signer_address(&params, "consumerAddress")?;
+    let valid_until: u64 = params
+        .text("compute.validUntil")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            ProviderError::field(
+                "compute.validUntil",
+                "The compute.validUntil must be an integer.",
+            )
+        })?;
+    Ok(InitializeComputeRequest {
+        consumer,
+        datasets: params
+            .get("datasets")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        algorithm: params.get("algorithm").cloned().unwrap_or(Value::Null),
+        environment: params.text("compute.env").unwrap_or_default(),
+        valid_until,
+    })
+}
+
+/// `POST /api/services/compute` with `dataset`, optional `additionalDatasets`,
+/// `algorithm`, `environment`, optional `output`, `consumerAddress`, `nonce` and
+/// `signature`; the signed message is `consumerAddress + jobId + dataset.documentId +
+/// nonce` (`jobId` empty when absent), each as sent.
+pub fn start_compute(request: &ApiRequest) -> Result<StartComputeRequest> {
+    let params = request.params();
+    params.require(&[
+        "dataset.documentId",
+        "dataset.serviceId",
+        "dataset.transferTxId",
+        "consumerAddress",
+        "nonce",
+    ])?;
+    let consumer_text = params.text("consumerAddress").unwrap_or_default();
+    let job_id = params.text("jobId").unwrap_or_default();
+    let did = params.text("dataset.documentId").unwrap_or_default();
+    let claim = SignedClaim::parse(
+        request,
+        &params,
+        CONSUMER,
+        format!("{consumer_text}{job_id}{did}"),
+    )?;
+    let environment = params
+        .filled_text("environment")
+        .ok_or_else(|| ProviderError::field("environment", "The environment field is required."))?;
+    let mut datasets = vec![params.get("dataset").cloned().unwrap_or(Value::Null)];
+    match params.get("additionalDatasets") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(more)) => datasets.extend(more.iter().cloned()),
+        Some(_) => return Err(compute_refusal("additional_input", "invalid")),
+    }
+    let output = match params.get("output") {
+        Some(Value::String(text)) => Some(
+            serde_json::from_str::<Value>(text)
+                .map_err(|_| compute_refusal("output", "invalid"))?,
+        ),
+        other => other.cloned(),
+    };
+    Ok(StartComputeRequest {
+        claim,
+        datasets,
+        algorithm: params.get("algorithm").cloned().unwrap_or(Value::Null),
+        environment,
+        output,
+    })
+}
+
+fn job_selector(params: &Params) -> JobSelector {
+    JobSelector {
+        job_id: params.filled_text("jobId"),
+        document_id: params.filled_text("documentId"),
+    }
+}
+
+/// `GET /api/services/compute?consumerAddress[&jobId][&documentId]` (query, or the
+/// JSON body when there is no query).
+pub fn compute_status(request: &ApiRequest) -> Result<ComputeStatusRequest> {
+    let params = request.params();
+    Ok(ComputeStatusRequest {
+        consumer: signer_address(&params, "consumerAddress")?,
+        jobs: job_selector(&params),
+    })
+}
+
+/// `PUT` (stop) / `DELETE` (delete) `/api/services/compute` with `consumerAddress`,
+/// `jobId`, `documentId`, `nonce`, `signature`; the signed message is
+/// `consumerAddress + jobId + documentId + nonce`, each as sent.
+pub fn compute_control(request: &ApiRequest) -> Result<ComputeControlRequest> {
+    let params = request.params();
+    let message = format!(
+        "{}{}{}",
+        params.text("consumerAddress").unwrap_or_default(),
+        params.text("jobId").unwrap_or_default(),
+        params.text("documentId").unwrap_or_default()
+    );
+    Ok(ComputeControlRequest {
+        delete: request.method == "DELETE",
+        claim: SignedClaim::parse(request, &params, CONSUMER, message)?,
+        jobs: job_selector(&params),
+    })
+}
+
+/// `GET /api/services/computeResult?jobId&index&consumerAddress&nonce&signature`; the
+/// signed message is `consumerAddress + jobId + index + nonce`.
+pub fn compute_result(request: &ApiRequest) -> Result<ComputeResultRequest> {
+    let params = request.params();
+    params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
+    let consumer_text = params.text("consumerAddress").unwrap_or_default();
+    let job_id = params.text("jobId").unwrap_or_default();
+    let index = params.text("index").unwrap_or_default();
+    Ok(ComputeResultRequest {
+        claim: SignedClaim::parse(
+            request,
+            &params,
+            CONSUMER,
+            format!("{consumer_text}{job_id}{index}"),
+        )?,
+        job_id,
+        index,
+        range: request.header("range").map(str::to_owned),
     })
 }
