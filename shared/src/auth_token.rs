@@ -179,9 +179,7 @@ mod tests {
     use crate::fakes::MemoryKeyValue;
 
     fn vector() -> Value {
-        let all: Value =
-            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
-        all["auth_token"].clone()
+        crate::fakes::vectors()["auth_token"].clone()
     }
 
     #[test]

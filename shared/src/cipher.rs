@@ -129,9 +129,7 @@ mod tests {
     use serde_json::Value;
 
     fn vector() -> Value {
-        let all: Value =
-            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
-        all["ecies"].clone()
+        crate::fakes::vectors()["ecies"].clone()
     }
 
     fn hex_field(v: &Value, name: &str) -> Vec<u8> {

@@ -347,7 +347,7 @@ mod tests {
     use super::*;
     use crate::fakes::MapVariables;
 
-    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    use crate::fakes::PROVIDER_KEY as KEY;
     const ADDRESS: &str = "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909";
 
     #[test]

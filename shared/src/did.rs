@@ -16,13 +16,10 @@ pub fn did_of(nft: &Address, chain_id: u64) -> String {
 mod tests {
     use super::*;
     use crate::address::parse_address;
-    use serde_json::Value;
 
     #[test]
     fn did_vector() {
-        let all: Value =
-            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
-        let v = &all["did_from_nft"];
+        let v = &crate::fakes::vectors()["did_from_nft"];
         let nft = parse_address(v["nftAddress"].as_str().unwrap()).unwrap();
         assert_eq!(
             did_of(&nft, v["chainId"].as_u64().unwrap()),

@@ -228,3 +228,51 @@ impl FakePlatform {
         }
     }
 }
+
+/// The barge development provider key, which the test vectors use.
+pub const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+/// The vectors' consumer key (mnemonic account 2).
+pub const CONSUMER_KEY: &str = "0x5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
+/// The consumer key's checksum address.
+pub const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
+
+/// The checked-in test vectors (`shared/tests/vectors/vectors.json`), parsed once.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub fn vectors() -> &'static serde_json::Value {
+    static VECTORS: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    VECTORS.get_or_init(|| {
+        serde_json::from_str(include_str!("../tests/vectors/vectors.json"))
+            .expect("vectors.json is JSON")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProviderKey;
+
+    #[test]
+    fn the_vectors_keys_addresses_and_public_key_agree() {
+        let v = vectors();
+        assert_eq!(v["provider_private_key"], PROVIDER_KEY);
+        assert_eq!(v["consumer_private_key"], CONSUMER_KEY);
+        assert_eq!(v["consumer_address"], CONSUMER);
+        let provider = ProviderKey::parse(PROVIDER_KEY).unwrap();
+        assert_eq!(
+            crate::address::checksum(&provider.address()),
+            v["provider_address"].as_str().unwrap()
+        );
+        // The 64-byte public key: x and y without the 0x04 prefix.
+        use k256::elliptic_curve::sec1::ToEncodedPoint;
+        let encoded = provider.public_key().to_encoded_point(false);
+        let point = encoded.as_bytes();
+        assert_eq!(point.len(), 65);
+        assert_eq!(
+            format!("0x{}", hex::encode(&point[1..])),
+            v["provider_pubkey_64"].as_str().unwrap().to_lowercase()
+        );
+        let consumer = ProviderKey::parse(CONSUMER_KEY).unwrap();
+        assert_eq!(crate::address::checksum(&consumer.address()), CONSUMER);
+    }
+}

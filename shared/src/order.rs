@@ -257,7 +257,7 @@ mod tests {
     use crate::provider_fee::{ProviderFee, provider_data};
     use std::time::Duration;
 
-    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    use crate::fakes::PROVIDER_KEY as KEY;
 
     fn log_json(emitter: Address, data: alloy_primitives::LogData) -> Value {
         json!({"address": emitter, "topics": data.topics(), "data": data.data})

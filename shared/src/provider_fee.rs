@@ -148,9 +148,7 @@ mod tests {
 
     #[test]
     fn provider_fee_vector() {
-        let all: Value =
-            serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap();
-        let v = &all["provider_fee"];
+        let v = &crate::fakes::vectors()["provider_fee"];
         let data = provider_data(
             None,
             1700000000.123456,
@@ -158,7 +156,7 @@ mod tests {
             "svc-1",
         );
         assert_eq!(data, v["providerData_utf8"].as_str().unwrap());
-        let key = ProviderKey::parse(all["provider_private_key"].as_str().unwrap()).unwrap();
+        let key = ProviderKey::parse(crate::fakes::PROVIDER_KEY).unwrap();
         let token = parse_address(v["providerFee"]["providerFeeToken"].as_str().unwrap()).unwrap();
         let hash = fee_hash(
             data.as_bytes(),

@@ -49,10 +49,7 @@ impl ApiRequest {
 
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        find_header(&self.headers, name)
     }
 
     /// Decoded query parameters, in order (a repeated name keeps its first value in
@@ -268,6 +265,15 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// The first value of a header in a list of (name, value) pairs, by case-insensitive
+/// name.
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
 }
 
 /// Parses an `application/x-www-form-urlencoded` query string.

@@ -108,10 +108,7 @@ impl ApiResponse {
 
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        crate::request::find_header(&self.headers, name)
     }
 
     /// The body parsed as JSON (tests and diagnostics).

@@ -41,70 +41,45 @@ pub mod handlers {
     use crate::endpoints::{auth, compute, decrypt, download, encrypt, fileinfo, info};
     use crate::endpoints::{initialize, nonce as nonce_endpoint};
 
-    /// `info`: the root document (unknown paths are answered before dispatch).
-    pub fn info(op: &Operation) -> Option<Handler> {
-        match op.name {
-            "" => Some(Handler::Full(info::root)),
-            _ => None,
-        }
+    /// Declares a component's handler function: operation name → implementation.
+    macro_rules! component_handlers {
+        ($doc:literal, $id:ident { $($name:literal => $kind:ident($handler:path)),+ $(,)? }) => {
+            #[doc = $doc]
+            pub fn $id(op: &Operation) -> Option<Handler> {
+                match op.name {
+                    $($name => Some(Handler::$kind($handler)),)+
+                    _ => None,
+                }
+            }
+        };
     }
 
-    /// `nonce`.
-    pub fn nonce(op: &Operation) -> Option<Handler> {
-        (op.name == "nonce").then_some(Handler::Full(nonce_endpoint::nonce))
-    }
-
-    /// `encrypt`.
-    pub fn encrypt(op: &Operation) -> Option<Handler> {
-        (op.name == "encrypt").then_some(Handler::Full(encrypt::encrypt))
-    }
-
-    /// `decrypt`.
-    pub fn decrypt(op: &Operation) -> Option<Handler> {
-        (op.name == "decrypt").then_some(Handler::Full(decrypt::decrypt))
-    }
-
-    /// `fileinfo`: fileinfo and assetUrls.
-    pub fn fileinfo(op: &Operation) -> Option<Handler> {
-        match op.name {
-            "fileinfo" => Some(Handler::Full(fileinfo::fileinfo)),
-            "assetUrls" => Some(Handler::Full(fileinfo::asset_urls)),
-            _ => None,
-        }
-    }
-
-    /// `initialize`.
-    pub fn initialize(op: &Operation) -> Option<Handler> {
-        (op.name == "initialize").then_some(Handler::Full(initialize::initialize))
-    }
-
-    /// `download`.
-    pub fn download(op: &Operation) -> Option<Handler> {
-        (op.name == "download").then_some(Handler::Stream(download::download))
-    }
-
-    /// `auth`: create and delete tokens.
-    pub fn auth(op: &Operation) -> Option<Handler> {
-        match op.name {
-            "create_auth_token" => Some(Handler::Full(auth::create)),
-            "delete_auth_token" => Some(Handler::Full(auth::delete_token)),
-            _ => None,
-        }
-    }
-
-    /// `compute`: the compute group.
-    pub fn compute(op: &Operation) -> Option<Handler> {
-        Some(match op.name {
-            "initializeCompute" => Handler::Full(compute::initialize_compute),
-            "computeStart" => Handler::Full(compute::start),
-            "computeStatus" => Handler::Full(compute::status),
-            "computeStop" | "computeDelete" => Handler::Full(compute::stop_or_delete),
-            "computeResult" => Handler::Stream(compute::compute_result),
-            "computeEnvironments" => Handler::Full(compute::environments),
-            "validateContainer" => Handler::Full(compute::validate_container),
-            _ => return None,
-        })
-    }
+    component_handlers!("`info`: the root document (unknown paths never reach it).",
+        info { "" => Full(info::root) });
+    component_handlers!("`nonce`.", nonce { "nonce" => Full(nonce_endpoint::nonce) });
+    component_handlers!("`encrypt`.", encrypt { "encrypt" => Full(encrypt::encrypt) });
+    component_handlers!("`decrypt`.", decrypt { "decrypt" => Full(decrypt::decrypt) });
+    component_handlers!("`fileinfo`: fileinfo and assetUrls.", fileinfo {
+        "fileinfo" => Full(fileinfo::fileinfo),
+        "assetUrls" => Full(fileinfo::asset_urls),
+    });
+    component_handlers!("`initialize`.",
+        initialize { "initialize" => Full(initialize::initialize) });
+    component_handlers!("`download`.", download { "download" => Stream(download::download) });
+    component_handlers!("`auth`: create and delete tokens.", auth {
+        "create_auth_token" => Full(auth::create),
+        "delete_auth_token" => Full(auth::delete_token),
+    });
+    component_handlers!("`compute`: the compute group.", compute {
+        "initializeCompute" => Full(compute::initialize_compute),
+        "computeStart" => Full(compute::start),
+        "computeStatus" => Full(compute::status),
+        "computeStop" => Full(compute::stop_or_delete),
+        "computeDelete" => Full(compute::stop_or_delete),
+        "computeResult" => Stream(compute::compute_result),
+        "computeEnvironments" => Full(compute::environments),
+        "validateContainer" => Full(compute::validate_container),
+    });
 
     /// The handlers of a component by id (tests; a component names its own).
     #[cfg(test)]

@@ -160,7 +160,7 @@ mod tests {
     use serde_json::Value;
 
     fn vectors() -> Value {
-        serde_json::from_str(include_str!("../tests/vectors/vectors.json")).unwrap()
+        crate::fakes::vectors().clone()
     }
 
     fn key(hex_text: &str) -> SigningKey {

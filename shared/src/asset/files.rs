@@ -284,6 +284,16 @@ pub fn parse_file_index(text: &str) -> Result<usize> {
     })
 }
 
+/// [`service_files`], or the reference's 400 when this provider cannot read them.
+pub fn readable_service_files(ddo: &Ddo, service: &Service, chain: &Chain) -> Result<Vec<Value>> {
+    service_files(ddo, service, chain).ok_or_else(|| {
+        ProviderError::BadRequest(format!(
+            "Provider {}: Unable to get dataset files",
+            network_name(chain.id)
+        ))
+    })
+}
+
 /// Checks that file `file_index` of the service exists, is a valid object and is
 /// reachable; returns the validated request.
 pub fn reachable_file(
@@ -295,9 +305,7 @@ pub fn reachable_file(
     userdata: Option<&Value>,
 ) -> Result<FileRequest> {
     let net = network_name(chain.id);
-    let files = service_files(ddo, service, chain).ok_or_else(|| {
-        ProviderError::BadRequest(format!("Provider {net}: Unable to get dataset files"))
-    })?;
+    let files = readable_service_files(ddo, service, chain)?;
     let file = files.get(file_index).ok_or_else(|| {
         ProviderError::BadRequest(format!("Provider {net}: No such fileIndex {file_index}"))
     })?;

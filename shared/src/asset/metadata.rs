@@ -133,7 +133,7 @@ pub fn check_metadata_state(state: u8) -> Result<()> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    use crate::fakes::PROVIDER_KEY as KEY;
 
     fn document(plain: &[u8], flags: u8, data: Vec<u8>) -> StoredDocument {
         StoredDocument {

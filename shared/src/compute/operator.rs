@@ -217,8 +217,7 @@ mod tests {
 
     #[test]
     fn compute_provider_signature_vector() {
-        let all: Value =
-            serde_json::from_str(include_str!("../../tests/vectors/vectors.json")).unwrap();
+        let all = crate::fakes::vectors();
         let key = ProviderKey::parse(all["provider_private_key"].as_str().unwrap()).unwrap();
         let v = &all["compute_provider_signature"];
         // message = owner + nonce (no job id)

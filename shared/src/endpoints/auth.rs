@@ -80,12 +80,10 @@ mod tests {
     use crate::signature::sign_message;
     use k256::ecdsa::SigningKey;
 
-    const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
-    const CONSUMER_KEY: &str = "5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
-    const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
+    use crate::fakes::{CONSUMER, CONSUMER_KEY, PROVIDER_KEY};
 
     fn sig(message: &str) -> String {
-        let key = SigningKey::from_slice(&hex::decode(CONSUMER_KEY).unwrap()).unwrap();
+        let key = SigningKey::from_slice(&hex::decode(&CONSUMER_KEY[2..]).unwrap()).unwrap();
         sign_message(&key, message).unwrap().to_hex_v27()
     }
 

@@ -96,6 +96,39 @@ fn existing_order(
     Ok(validate_order(rpc, &query)?.ok())
 }
 
+/// A published algorithm's service index and its existing order (if it names one).
+fn algorithm_order(
+    platform: &Platform<'_>,
+    ddo: &Ddo,
+    request: &Value,
+    consumer: Address,
+    allow_expired_fee: bool,
+) -> Result<(usize, Option<ValidOrder>)> {
+    let service_id = request
+        .get("serviceId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (index, _) = ddo
+        .service(service_id)
+        .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
+    let chain = platform.settings.chains()?.for_asset(ddo)?;
+    let rpc = Rpc::new(
+        chain,
+        platform.http,
+        platform.kv,
+        platform.settings.request_timeout()?,
+    );
+    let terms = OrderTerms {
+        environment: None,
+        allow_expired_fee,
+        clock_now: platform.clock.now_unix_seconds(),
+    };
+    Ok((
+        index,
+        existing_order(&rpc, ddo, index, consumer, request, terms)?,
+    ))
+}
+
 /// `POST /api/services/initializeCompute`.
 pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     // Without an operator every compute route is a 404, whatever the request.
@@ -139,21 +172,7 @@ pub fn quote_job(platform: &Platform<'_>, input: &InitializeComputeRequest) -> R
         items.push((ddo, index, input.clone(), order));
     }
     if let Algorithm::Published { ddo, request } = &algorithm {
-        let service_id = request
-            .get("serviceId")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let (index, _) = ddo
-            .service(service_id)
-            .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
-        let chain = chains.for_asset(ddo)?;
-        let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-        let terms = OrderTerms {
-            environment: None,
-            allow_expired_fee: true,
-            clock_now: platform.clock.now_unix_seconds(),
-        };
-        let order = existing_order(&rpc, ddo, index, consumer, request, terms)?;
+        let (index, order) = algorithm_order(platform, ddo, request, consumer, true)?;
         items.push(((**ddo).clone(), index, request.clone(), order));
     }
     let fee_index = fee_bearing_item(items.iter().map(|(_, _, _, order)| order.is_some()));
@@ -325,22 +344,10 @@ pub fn start_job(platform: &Platform<'_>, input: &StartComputeRequest) -> Result
             json!({"id": "", "url": meta.get("url"), "rawcode": meta.get("rawcode"), "container": meta.get("container")})
         }
         Algorithm::Published { ddo, request } => {
-            let service_id = request
-                .get("serviceId")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let (index, service) = ddo
-                .service(service_id)
-                .ok_or_else(|| refusal("algorithm.serviceId", "missing"))?;
+            let (index, order) = algorithm_order(platform, ddo, request, consumer, false)?;
+            let order = order.ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
+            let service = &ddo.services[index];
             let chain = chains.for_asset(ddo)?;
-            let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-            let terms = OrderTerms {
-                environment: None,
-                allow_expired_fee: false,
-                clock_now: platform.clock.now_unix_seconds(),
-            };
-            let order = existing_order(&rpc, ddo, index, consumer, request, terms)?
-                .ok_or_else(|| refusal("algorithm", "in_use_or_not_on_chain"))?;
             let container = ddo
                 .metadata
                 .as_ref()

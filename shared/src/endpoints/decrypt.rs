@@ -132,9 +132,7 @@ mod tests {
     use alloy_sol_types::SolCall;
     use k256::ecdsa::SigningKey;
 
-    const PROVIDER_KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
-    const CONSUMER_KEY: &str = "5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
-    const CONSUMER: &str = "0xA78deb2Fa79463945C247991075E2a0e98Ba7A09";
+    use crate::fakes::{CONSUMER, CONSUMER_KEY, PROVIDER_KEY};
     const NFT: &str = "0xBD558814eE914800EbfeF4a1cbE196F5161823d9";
     const FACTORY: &str = "0x053aE1FeCdc2f391753E2Bf2AAe301E75CC0aac9";
 
@@ -192,7 +190,7 @@ mod tests {
     }
 
     fn inline_request(document: &[u8], flags: u8, hash: &[u8], nonce: &str) -> ApiRequest {
-        let key = SigningKey::from_slice(&hex::decode(CONSUMER_KEY).unwrap()).unwrap();
+        let key = SigningKey::from_slice(&hex::decode(&CONSUMER_KEY[2..]).unwrap()).unwrap();
         let signature = sign_message(&key, &format!("{NFT}{CONSUMER}8996{nonce}"))
             .unwrap()
             .to_hex_v27();

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::asset::fetch::{FetchError, contract_content, http_details};
-use crate::asset::files::{FileKind, FileRequest, file_request, service_files, validate_file};
+use crate::asset::files::{
+    FileKind, FileRequest, file_request, readable_service_files, validate_file,
+};
 use crate::asset::resolve_service;
 use crate::chain::abi::ownerOfCall;
 use crate::chain::{Rpc, network_name};
@@ -106,12 +108,7 @@ pub fn describe_files(platform: &Platform<'_>, input: &FileInfoRequest) -> Resul
         FileInfoSource::Service { did, service_id } => {
             let (ddo, index, chain) = resolve_service(platform, did, service_id)?;
             let service = &ddo.services[index];
-            let files = service_files(&ddo, service, chain).ok_or_else(|| {
-                ProviderError::BadRequest(format!(
-                    "Provider {}: Unable to get dataset files",
-                    network_name(chain.id)
-                ))
-            })?;
+            let files = readable_service_files(&ddo, service, chain)?;
             (files, false)
         }
         FileInfoSource::Object(object) => (vec![Value::Object(object.clone())], true),
@@ -167,12 +164,7 @@ pub fn asset_urls(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
         ));
     }
     let service = &ddo.services[index];
-    let files = service_files(&ddo, service, chain).ok_or_else(|| {
-        ProviderError::BadRequest(format!(
-            "Provider {}: Unable to get dataset files",
-            network_name(chain.id)
-        ))
-    })?;
+    let files = readable_service_files(&ddo, service, chain)?;
     authorized.consume_nonce(platform)?;
     Ok(ApiResponse::json(200, &Value::Array(files)))
 }

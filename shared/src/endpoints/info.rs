@@ -60,7 +60,7 @@ mod tests {
     }
     use crate::fakes::FakePlatform;
 
-    const KEY: &str = "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
+    use crate::fakes::PROVIDER_KEY as KEY;
 
     #[test]
     fn root_document_shape() {
