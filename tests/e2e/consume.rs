@@ -168,12 +168,23 @@ fn initialize_quotes_a_fee_that_start_order_accepts_and_download_returns_the_fil
 }
 
 #[test]
-fn a_64_mib_file_streams_intact() {
+fn a_64_mib_file_streams_intact_with_flat_memory() {
     let _session = consumer_session();
+    // Warm up: first instantiation, allocator pools, the DDO and receipt caches.
+    assert_eq!(download("0", &[]).status, 200);
+    let before = shared_provider()
+        .peak_rss_kib()
+        .expect("the runner's memory is readable");
     let reply = download("1", &[]);
+    let after = shared_provider().peak_rss_kib().unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.body.len(), BIG_LEN);
     assert_eq!(Sha256::digest(&reply.body), Sha256::digest(big_file()));
+    // A provider that buffered the file would have grown its peak by at least 64 MiB.
+    assert!(
+        after < before + 32 * 1024,
+        "the runner's peak RSS grew from {before} KiB to {after} KiB during a 64 MiB download"
+    );
 }
 
 #[test]

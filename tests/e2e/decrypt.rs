@@ -445,17 +445,32 @@ fn rpc_calls_per_decrypt_cold_and_cached() {
     assert_eq!((warm_calls, warm_requests), (1, 1));
 }
 
+/// The real ERC721 template emits `MetadataUpdated` when metadata is set again: the
+/// provider decrypts each transaction's own document (the update's, and still the
+/// original's from the creating transaction), and the NFT's state decides for both.
 #[test]
-fn the_chain_fixture_publishes_through_the_real_factory() {
-    use ocean_provider::chain::abi::{erc721ListCall, getMetaDataCall};
+fn a_metadata_update_decrypts_from_its_own_transaction_and_the_original_still_does() {
     let chain = LocalChain::shared();
-    let asset = asset();
-    assert_eq!(
-        chain.call(chain.contracts.factory, erc721ListCall { nft: asset.nft }),
-        asset.nft
+    let provider = shared_provider();
+    let account = Account::named("decrypt-update");
+    let original = chain.publish(
+        "decrypt-update",
+        &ddo_for("decrypt-update v1"),
+        &provider_public_key(),
     );
-    let metadata = chain.call(asset.nft, getMetaDataCall {});
-    assert_eq!(metadata.state, 0);
-    assert!(metadata.hasMetaData);
-    assert!(asset.did.starts_with("did:op:") && asset.did.len() == 71);
+    let updated_ddo = ddo_for("decrypt-update v2");
+    let sealed = ocean_provider::cipher::encrypt(&provider_public_key(), &updated_ddo).unwrap();
+    let update_tx = chain.set_metadata(original.nft, 2, sealed, &updated_ddo);
+    let updated = Asset {
+        metadata_tx: update_tx,
+        ddo: updated_ddo.clone(),
+        ..original.clone()
+    };
+    let reply = post(provider, &by_transaction(&account, &updated, "1"));
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.body, updated_ddo);
+    let reply = post(provider, &by_transaction(&account, &original, "2"));
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.body, original.ddo);
+    assert_ne!(original.ddo, updated_ddo);
 }

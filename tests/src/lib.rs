@@ -280,6 +280,25 @@ impl Provider {
         Self::start(&state, vars)
     }
 
+    /// The process that runs the components (the host or `spin`), a child of the
+    /// wrapper shell.
+    pub fn runner_pid(&self) -> Option<u32> {
+        let wrapper = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{wrapper}/task/{wrapper}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The runner's peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.runner_pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// `base_url` + path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
