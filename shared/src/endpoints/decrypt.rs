@@ -369,4 +369,24 @@ mod tests {
         assert_eq!(r.status, 503);
         assert!(!String::from_utf8_lossy(&r.body).contains("http://rpc"));
     }
+
+    #[test]
+    fn malformed_input_with_a_valid_signature_leaves_the_nonce_unused() {
+        let fake = platform(&[]);
+        node(&fake, 0, NFT);
+        let doc = b"{}";
+        // Flags that are not a number: the document cannot even be read.
+        let mut body: Value =
+            serde_json::from_slice(&inline_request(doc, 0, &Sha256::digest(doc), "1").body)
+                .unwrap();
+        body["flags"] = json!("two");
+        let bad = ApiRequest::new("POST", "/api/services/decrypt").with_body(body.to_string());
+        let before = fake.kv.snapshot();
+        let r = handle(&bad, &fake.ports());
+        assert_eq!(r.status, 400, "{:?}", r.body_json());
+        assert_eq!(fake.kv.snapshot(), before, "no nonce was used up");
+        // The same nonce still works for a well-formed request.
+        let good = inline_request(doc, 0, &Sha256::digest(doc), "1");
+        assert_eq!(handle(&good, &fake.ports()).status, 201);
+    }
 }
