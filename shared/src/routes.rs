@@ -380,14 +380,14 @@ pub fn serve(
         trimmed => trimmed,
     };
     let methods: Vec<&'static str> = operations_on(component, path).map(|op| op.method).collect();
+    let not_found = || {
+        ProviderError::NotFound(
+            "404 Not Found: The requested URL was not found on the server.".into(),
+        )
+    };
     let reply = if methods.is_empty() {
         // Only the info component has a fallback route (`/...`): unknown paths.
-        Reply::Full(
-            ProviderError::NotFound(
-                "404 Not Found: The requested URL was not found on the server.".into(),
-            )
-            .to_response(),
-        )
+        Reply::Full(not_found().to_response())
     } else if request.method == "OPTIONS" {
         Reply::Full(preflight(request, &methods))
     } else {
@@ -397,9 +397,7 @@ pub fn serve(
                 let result = match handlers(operation) {
                     Some(Handler::Full(handler)) => handler(request, platform).map(Reply::Full),
                     Some(Handler::Stream(handler)) => handler(request, platform),
-                    None => Err(ProviderError::NotFound(
-                        "404 Not Found: The requested URL was not found on the server.".into(),
-                    )),
+                    None => Err(not_found()),
                 };
                 result.unwrap_or_else(|err| {
                     log_refusal(platform, component, request, &err);
@@ -437,18 +435,25 @@ fn log_refusal(
     );
 }
 
+/// The answer to an error raised outside [`serve`] (reading the request, a stream that
+/// fails before its first byte): the envelope with the headers every answer carries.
+pub fn error_response(err: &ProviderError) -> ApiResponse {
+    err.to_response().with_header(CORS.0, CORS.1)
+}
+
+/// The CORS header every answer carries (the reference used flask-cors defaults).
+const CORS: (&str, &str) = ("access-control-allow-origin", "*");
+
 /// Adds the CORS headers every answer carries (the reference used flask-cors defaults).
 pub fn with_cors(reply: Reply) -> Reply {
     match reply {
-        Reply::Full(response) => {
-            Reply::Full(response.with_header("access-control-allow-origin", "*"))
-        }
+        Reply::Full(response) => Reply::Full(response.with_header(CORS.0, CORS.1)),
         Reply::Stream {
             status,
             mut headers,
             body,
         } => {
-            headers.push(("access-control-allow-origin".into(), "*".into()));
+            headers.push((CORS.0.into(), CORS.1.into()));
             Reply::Stream {
                 status,
                 headers,
@@ -578,10 +583,7 @@ mod tests {
         for compute in [false, true] {
             let mut vars = vec![
                 ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
-                (
-                    "provider_private_key",
-                    "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
-                ),
+                ("provider_private_key", crate::fakes::PROVIDER_KEY),
             ];
             if compute {
                 vars.push(("operator_service_url", "http://operator.example"));

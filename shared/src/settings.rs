@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::address::{Address, parse_address};
 use crate::asset::fetch::FetchPolicy;
-use crate::chain::addresses::ContractAddresses;
+use crate::chain::addresses::{ContractAddresses, read_address_file};
 use crate::config::{self, Chains, ProviderKey};
 use crate::log::Level;
 use crate::ports::Variables;
@@ -28,6 +28,12 @@ pub const DEFAULT_DDO_CACHE_SECONDS: u64 = 30;
 /// The settings of one request.
 pub struct Settings<'a> {
     vars: &'a dyn Variables,
+    cells: Cells,
+}
+
+/// Each setting once read (errors included).
+#[derive(Default)]
+struct Cells {
     chains: OnceCell<Result<Chains>>,
     request_timeout: OnceCell<Result<Duration>>,
     allow_non_public_ip: OnceCell<Result<bool>>,
@@ -36,6 +42,7 @@ pub struct Settings<'a> {
     ipfs_gateway: OnceCell<Result<Option<String>>>,
     arweave_gateway: OnceCell<Result<Option<String>>>,
     provider_fee_token: OnceCell<Result<Option<String>>>,
+    address_file: OnceCell<Result<Option<serde_json::Map<String, serde_json::Value>>>>,
     ddo_cache_seconds: OnceCell<Result<u64>>,
     max_checksum_length: OnceCell<Result<u64>>,
     max_document_size: OnceCell<Result<u64>>,
@@ -63,27 +70,14 @@ impl<'a> Settings<'a> {
     pub fn new(vars: &'a dyn Variables) -> Self {
         Self {
             vars,
-            chains: OnceCell::new(),
-            request_timeout: OnceCell::new(),
-            allow_non_public_ip: OnceCell::new(),
-            aquarius_url: OnceCell::new(),
-            operator_url: OnceCell::new(),
-            ipfs_gateway: OnceCell::new(),
-            arweave_gateway: OnceCell::new(),
-            provider_fee_token: OnceCell::new(),
-            ddo_cache_seconds: OnceCell::new(),
-            max_checksum_length: OnceCell::new(),
-            max_document_size: OnceCell::new(),
-            authorized_decrypters: OnceCell::new(),
-            universal_key: OnceCell::new(),
-            auth_token_secret: OnceCell::new(),
-            log_level: OnceCell::new(),
+            cells: Cells::default(),
         }
     }
 
     /// `network_url`, `chain_id` and `provider_private_key`: the chains served.
     pub fn chains(&self) -> Result<&Chains> {
-        self.chains
+        self.cells
+            .chains
             .get_or_init(|| Chains::load(self.vars))
             .as_ref()
             .map_err(Clone::clone)
@@ -91,12 +85,14 @@ impl<'a> Settings<'a> {
 
     /// `request_timeout` (seconds, default 10): every upstream call's timeout.
     pub fn request_timeout(&self) -> Result<Duration> {
-        cached(&self.request_timeout, || config::request_timeout(self.vars))
+        cached(&self.cells.request_timeout, || {
+            config::request_timeout(self.vars)
+        })
     }
 
     /// `allow_non_public_ip` with `request_timeout`: how files are fetched.
     pub fn fetch_policy(&self) -> Result<FetchPolicy> {
-        let allow_non_public = cached(&self.allow_non_public_ip, || {
+        let allow_non_public = cached(&self.cells.allow_non_public_ip, || {
             config::boolean(self.vars, "allow_non_public_ip", false)
         })?;
         Ok(FetchPolicy {
@@ -111,18 +107,18 @@ impl<'a> Settings<'a> {
 
     /// `aquarius_url`, required by every operation that resolves a DID.
     pub fn aquarius_url(&self) -> Result<String> {
-        self.text(&self.aquarius_url, "aquarius_url")?
+        self.text(&self.cells.aquarius_url, "aquarius_url")?
             .ok_or_else(|| ProviderError::config("aquarius_url", "is not set"))
     }
 
     /// `operator_service_url`: `None` when compute is off.
     pub fn operator_url(&self) -> Result<Option<String>> {
-        self.text(&self.operator_url, "operator_service_url")
+        self.text(&self.cells.operator_url, "operator_service_url")
     }
 
     /// `ipfs_gateway`, required to resolve `ipfs` files.
     pub fn ipfs_gateway(&self) -> Result<String> {
-        self.text(&self.ipfs_gateway, "ipfs_gateway")?
+        self.text(&self.cells.ipfs_gateway, "ipfs_gateway")?
             .ok_or_else(|| {
                 ProviderError::config(
                     "ipfs_gateway",
@@ -133,7 +129,7 @@ impl<'a> Settings<'a> {
 
     /// `arweave_gateway`, required to resolve `arweave` files.
     pub fn arweave_gateway(&self) -> Result<String> {
-        self.text(&self.arweave_gateway, "arweave_gateway")?
+        self.text(&self.cells.arweave_gateway, "arweave_gateway")?
             .ok_or_else(|| {
                 ProviderError::config(
                     "arweave_gateway",
@@ -146,7 +142,7 @@ impl<'a> Settings<'a> {
     /// map of chain id to address), else the chain's Ocean token from `address_file`,
     /// else the zero address.
     pub fn fee_token(&self, chain_id: u64) -> Result<Address> {
-        if let Some(text) = self.text(&self.provider_fee_token, "provider_fee_token")? {
+        if let Some(text) = self.text(&self.cells.provider_fee_token, "provider_fee_token")? {
             let bad = || {
                 ProviderError::config(
                     "provider_fee_token",
@@ -169,21 +165,27 @@ impl<'a> Settings<'a> {
             .unwrap_or(Address::ZERO))
     }
 
-    /// The Ocean contracts of a chain, from `address_file`.
+    /// The Ocean contracts of a chain, from `address_file` (parsed once per request).
     pub fn contract_addresses(&self, chain_id: u64) -> Result<ContractAddresses> {
-        ContractAddresses::load(self.vars, chain_id)
+        let file = self
+            .cells
+            .address_file
+            .get_or_init(|| read_address_file(self.vars))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        ContractAddresses::for_chain(file.as_ref(), chain_id)
     }
 
     /// `ddo_cache_seconds` (default 30; 0 turns the DDO cache off).
     pub fn ddo_cache_seconds(&self) -> Result<u64> {
-        cached(&self.ddo_cache_seconds, || {
+        cached(&self.cells.ddo_cache_seconds, || {
             config::integer(self.vars, "ddo_cache_seconds", DEFAULT_DDO_CACHE_SECONDS)
         })
     }
 
     /// `max_checksum_length`: files longer than this are not hashed.
     pub fn max_checksum_length(&self) -> Result<u64> {
-        cached(&self.max_checksum_length, || {
+        cached(&self.cells.max_checksum_length, || {
             config::integer(
                 self.vars,
                 "max_checksum_length",
@@ -194,14 +196,14 @@ impl<'a> Settings<'a> {
 
     /// `max_document_size`: the largest body `/encrypt` takes.
     pub fn max_document_size(&self) -> Result<u64> {
-        cached(&self.max_document_size, || {
+        cached(&self.cells.max_document_size, || {
             config::integer(self.vars, "max_document_size", DEFAULT_MAX_DOCUMENT_SIZE)
         })
     }
 
     /// `authorized_decrypters`: a JSON list of addresses; empty allows everyone.
     pub fn authorized_decrypters(&self) -> Result<Vec<Address>> {
-        cached(&self.authorized_decrypters, || {
+        cached(&self.cells.authorized_decrypters, || {
             let Some(text) = config::optional(self.vars, "authorized_decrypters")? else {
                 return Ok(Vec::new());
             };
@@ -217,19 +219,21 @@ impl<'a> Settings<'a> {
 
     /// `universal_private_key`, else the provider key: signs operator calls.
     pub fn universal_key(&self) -> Result<ProviderKey> {
-        cached(&self.universal_key, || config::universal_key(self.vars))
+        cached(&self.cells.universal_key, || {
+            config::universal_key(self.vars)
+        })
     }
 
     /// The auth-token HMAC secret (`auth_token_secret`, else derived from the key).
     pub fn auth_token_secret(&self) -> Result<Vec<u8>> {
-        cached(&self.auth_token_secret, || {
+        cached(&self.cells.auth_token_secret, || {
             config::auth_token_secret(self.vars)
         })
     }
 
     /// `log_level` (default info; an unreadable value counts as info).
     pub fn log_level(&self) -> Level {
-        *self.log_level.get_or_init(|| {
+        *self.cells.log_level.get_or_init(|| {
             config::optional(self.vars, "log_level")
                 .ok()
                 .flatten()
@@ -263,10 +267,7 @@ mod tests {
             inner: MapVariables::from_pairs(&[
                 ("request_timeout", "7"),
                 ("network_url", r#"{"8996": "http://127.0.0.1:8545"}"#),
-                (
-                    "provider_private_key",
-                    "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
-                ),
+                ("provider_private_key", crate::fakes::PROVIDER_KEY),
                 ("max_checksum_length", "lots"),
             ]),
             reads: Cell::new(0),

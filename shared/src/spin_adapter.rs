@@ -137,7 +137,7 @@ pub async fn serve(
     };
     let reply = match read_request(request, &platform, spec.body_limit).await {
         Ok(api_request) => crate::routes::serve(component, handlers, &api_request, &platform),
-        Err(err) => crate::routes::with_cors(crate::Reply::Full(err.to_response())),
+        Err(err) => crate::Reply::Full(crate::routes::error_response(&err)),
     };
     match reply {
         crate::Reply::Full(response) => write_response(outparam, response),
@@ -153,10 +153,7 @@ pub async fn serve(
                     let err = ProviderError::Upstream(
                         "The upstream failed before sending any data.".into(),
                     );
-                    let reply = crate::routes::with_cors(crate::Reply::Full(err.to_response()));
-                    if let crate::Reply::Full(response) = reply {
-                        write_response(outparam, response);
-                    }
+                    write_response(outparam, crate::routes::error_response(&err));
                     return;
                 }
             };

@@ -600,10 +600,7 @@ mod tests {
     fn a_contract_call_that_cannot_be_made_says_why() {
         let fake = crate::fakes::FakePlatform::new(&[
             ("network_url", r#"{"8996": "http://rpc.example"}"#),
-            (
-                "provider_private_key",
-                "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
-            ),
+            ("provider_private_key", crate::fakes::PROVIDER_KEY),
         ]);
         let platform = fake.ports();
         let abi = json!({"type": "function", "name": "balanceOf", "stateMutability": "view",

@@ -3,7 +3,7 @@
 //! "ERC721Factory": "0x…", …}}`. Spin components cannot read host paths, so the
 //! variable holds the file's contents.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::address::{Address, parse_address};
 use crate::config;
@@ -19,27 +19,41 @@ pub struct ContractAddresses {
     pub ocean: Option<Address>,
 }
 
+/// Reads and parses `address_file`: its networks keyed by name, or `None` when unset.
+pub fn read_address_file(vars: &dyn Variables) -> Result<Option<Map<String, Value>>> {
+    let Some(text) = config::optional(vars, "address_file")? else {
+        return Ok(None);
+    };
+    let parsed: Value = serde_json::from_str(&text).map_err(|_| {
+        ProviderError::config(
+            "address_file",
+            "is not JSON (pass the file's contents, not its path)",
+        )
+    })?;
+    match parsed {
+        Value::Object(networks) => Ok(Some(networks)),
+        _ => Err(ProviderError::config(
+            "address_file",
+            "must be a JSON object keyed by network name",
+        )),
+    }
+}
+
 impl ContractAddresses {
     /// The addresses for `chain_id` (all `None` when the file has no entry for it).
     pub fn load(vars: &dyn Variables, chain_id: u64) -> Result<Self> {
-        let Some(text) = config::optional(vars, "address_file")? else {
-            return Ok(Self {
-                erc721_factory: None,
-                ocean: None,
-            });
+        Self::for_chain(read_address_file(vars)?.as_ref(), chain_id)
+    }
+
+    /// The addresses for `chain_id` in a parsed `address_file` (`None`: not set).
+    pub fn for_chain(file: Option<&Map<String, Value>>, chain_id: u64) -> Result<Self> {
+        let none = Self {
+            erc721_factory: None,
+            ocean: None,
         };
-        let parsed: Value = serde_json::from_str(&text).map_err(|_| {
-            ProviderError::config(
-                "address_file",
-                "is not JSON (pass the file's contents, not its path)",
-            )
-        })?;
-        let networks = parsed.as_object().ok_or_else(|| {
-            ProviderError::config(
-                "address_file",
-                "must be a JSON object keyed by network name",
-            )
-        })?;
+        let Some(networks) = file else {
+            return Ok(none);
+        };
         for entry in networks.values() {
             if entry.get("chainId").and_then(Value::as_u64) != Some(chain_id) {
                 continue;
@@ -60,10 +74,7 @@ impl ContractAddresses {
                 ocean: read("Ocean")?,
             });
         }
-        Ok(Self {
-            erc721_factory: None,
-            ocean: None,
-        })
+        Ok(none)
     }
 
     /// The factory, or a configuration error naming `address_file`.

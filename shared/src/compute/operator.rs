@@ -239,10 +239,7 @@ mod tests {
     fn input_the_platform_cannot_send_is_a_400_and_an_outage_a_503() {
         let fake = crate::fakes::FakePlatform::new(&[
             ("operator_service_url", "http://operator.example"),
-            (
-                "provider_private_key",
-                "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
-            ),
+            ("provider_private_key", crate::fakes::PROVIDER_KEY),
         ]);
         let platform = fake.ports();
         let operator = Operator::configured(&platform, std::time::Duration::from_secs(1)).unwrap();

@@ -111,10 +111,7 @@ mod tests {
         let chain = Chain {
             id: 8996,
             rpc_urls: vec!["http://rpc".into()],
-            key: ProviderKey::parse(
-                "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215",
-            )
-            .unwrap(),
+            key: ProviderKey::parse(crate::fakes::PROVIDER_KEY).unwrap(),
         };
         let kv = MemoryKeyValue::default();
         let rpc = Rpc::new(&chain, platform.http, &kv, Duration::from_secs(1));

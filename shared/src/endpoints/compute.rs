@@ -453,56 +453,54 @@ pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
 
 /// `GET /api/services/computeResult`: streams one result file of a job.
 pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> {
-    {
-        let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
-        let input = crate::wire::v2::compute_result(request)?;
-        let authorized = verify(platform, &input.claim)?;
-        authorized.consume_nonce(platform)?;
-        let (job_id, index) = (input.job_id.clone(), input.index.clone());
-        let owner = checksum(&authorized.signer);
-        let mut query = operator.signed_query(&owner, Some(&job_id))?;
-        query.retain(|(k, _)| *k != "providerAddress");
-        query.push(("index", index.clone()));
-        query.push(("jobId", job_id));
-        let signature = match &input.claim.proof {
-            Proof::Signature(signature) => signature.clone(),
-            Proof::AuthToken(_) => String::new(),
-        };
-        query.push(("consumerSignature", signature));
-        let range: Vec<(&str, &str)> = input
-            .range
-            .as_deref()
-            .map(|r| vec![("range", r)])
-            .unwrap_or_default();
-        let response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;
-        let mut headers: Vec<(String, String)> = response
-            .headers
-            .iter()
-            .filter(|(k, _)| {
-                [
-                    "content-type",
-                    "content-length",
-                    "content-range",
-                    "accept-ranges",
-                ]
-                .contains(&k.as_str())
-            })
-            .cloned()
-            .collect();
-        // Never derive a file name from the URL: it carries signatures.
-        let disposition = response
-            .header("content-disposition")
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("attachment;filename=result-{index}"));
-        headers.push(("content-disposition".into(), disposition));
-        headers.push((
-            "access-control-expose-headers".into(),
-            "Content-Disposition".into(),
-        ));
-        Ok(Reply::Stream {
-            status: response.status,
-            headers,
-            body: response.body,
+    let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
+    let input = crate::wire::v2::compute_result(request)?;
+    let authorized = verify(platform, &input.claim)?;
+    authorized.consume_nonce(platform)?;
+    let (job_id, index) = (input.job_id.clone(), input.index.clone());
+    let owner = checksum(&authorized.signer);
+    let mut query = operator.signed_query(&owner, Some(&job_id))?;
+    query.retain(|(k, _)| *k != "providerAddress");
+    query.push(("index", index.clone()));
+    query.push(("jobId", job_id));
+    let signature = match &input.claim.proof {
+        Proof::Signature(signature) => signature.clone(),
+        Proof::AuthToken(_) => String::new(),
+    };
+    query.push(("consumerSignature", signature));
+    let range: Vec<(&str, &str)> = input
+        .range
+        .as_deref()
+        .map(|r| vec![("range", r)])
+        .unwrap_or_default();
+    let response = operator.send_with_headers("GET", "getResult", &query, None, &range)?;
+    let mut headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            [
+                "content-type",
+                "content-length",
+                "content-range",
+                "accept-ranges",
+            ]
+            .contains(&k.as_str())
         })
-    }
+        .cloned()
+        .collect();
+    // Never derive a file name from the URL: it carries signatures.
+    let disposition = response
+        .header("content-disposition")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("attachment;filename=result-{index}"));
+    headers.push(("content-disposition".into(), disposition));
+    headers.push((
+        "access-control-expose-headers".into(),
+        "Content-Disposition".into(),
+    ));
+    Ok(Reply::Stream {
+        status: response.status,
+        headers,
+        body: response.body,
+    })
 }

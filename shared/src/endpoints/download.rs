@@ -53,7 +53,6 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
         input.file_index,
         input.transfer_tx,
     );
-    let userdata = input.userdata.clone();
     let (ddo, index, chain) = resolve_service(platform, did, service_id)?;
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
@@ -86,7 +85,7 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
         service,
         chain,
         file_index,
-        userdata.as_ref(),
+        input.userdata.as_ref(),
     )?;
     let policy = platform.settings.fetch_policy()?;
     // The nonce is used up (atomically) only once the file is there to send: a

@@ -28,7 +28,6 @@ pub fn initialize(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRe
 pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiResponse> {
     let consumer = input.consumer;
     let file_index = input.file_index;
-    let userdata = input.userdata.clone();
     let (ddo, index, chain) = resolve_service(platform, &input.did, &input.service_id)?;
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
@@ -64,7 +63,7 @@ pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiRe
             service,
             chain,
             file_index,
-            userdata.as_ref(),
+            input.userdata.as_ref(),
         )?;
         let reachable = match &file {
             FileRequest::Http { .. } => {
