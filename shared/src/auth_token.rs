@@ -64,6 +64,21 @@ pub fn create_token(secret: &[u8], address: &str, exp: u64) -> String {
         r#"{{"exp":{exp},"address":{}}}"#,
         Value::String(address.to_owned())
     );
+    sign_payload(secret, &payload)
+}
+
+/// Builds a token that also records the nonce of the request that created it (as
+/// Ocean Node's do), so two tokens issued for one address in the same second differ.
+pub fn create_token_for_nonce(secret: &[u8], address: &str, exp: u64, nonce: &str) -> String {
+    let payload = format!(
+        r#"{{"exp":{exp},"address":{},"nonce":{}}}"#,
+        Value::String(address.to_owned()),
+        Value::String(nonce.to_owned())
+    );
+    sign_payload(secret, &payload)
+}
+
+fn sign_payload(secret: &[u8], payload: &str) -> String {
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(HEADER),

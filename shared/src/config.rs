@@ -94,6 +94,12 @@ impl ProviderKey {
         k256::PublicKey::from(self.0.verifying_key())
     }
 
+    /// The compressed SEC1 public key (33 bytes).
+    pub fn public_key_compressed(&self) -> Vec<u8> {
+        use k256::elliptic_curve::sec1::ToEncodedPoint;
+        self.public_key().to_encoded_point(true).as_bytes().to_vec()
+    }
+
     /// The key's Ethereum address.
     pub fn address(&self) -> Address {
         address_of(&self.0)

@@ -101,6 +101,33 @@ impl ProviderError {
         }
     }
 
+    /// The error as the Ocean Node dialect reports it: always `{"error": "<text>"}`.
+    /// A validation error becomes a 400 whose text names each field; a signature or
+    /// nonce refusal (v2 reports those under `errors.signature`) becomes a 401.
+    pub fn in_node_dialect(self) -> Self {
+        match self {
+            Self::Validation(fields) => {
+                let signature_only =
+                    matches!(fields.as_slice(), [(f, FieldMessage::Text(_))] if f == "signature");
+                let text = fields
+                    .iter()
+                    .map(|(field, message)| match message {
+                        FieldMessage::Text(text) if field == "signature" => text.clone(),
+                        FieldMessage::Text(text) => format!("{field}: {text}"),
+                        FieldMessage::List(items) => format!("{field}: {}", items.join(" ")),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if signature_only {
+                    Self::Unauthorized(text)
+                } else {
+                    Self::BadRequest(text)
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {

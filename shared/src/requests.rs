@@ -58,6 +58,8 @@ pub struct EncryptRequest<'a> {
     pub chain: String,
     /// The document (the whole request body).
     pub document: &'a [u8],
+    /// The caller and their proof (Ocean Node dialect; v2 encrypt is unsigned).
+    pub claim: Option<SignedClaim>,
 }
 
 /// `createAuthToken`.
@@ -65,8 +67,9 @@ pub struct EncryptRequest<'a> {
 pub struct CreateTokenRequest {
     /// The owner and their signature (tokens cannot vouch for new tokens).
     pub claim: SignedClaim,
-    /// Unix seconds when the token stops working.
-    pub expiration: u64,
+    /// Unix seconds when the token stops working (`None`: the configured default
+    /// lifetime from now; Ocean Node clients send no expiry).
+    pub expiration: Option<u64>,
 }
 
 /// `deleteAuthToken`.

@@ -61,18 +61,22 @@ pub mod handlers {
     component_handlers!("`decrypt`.", decrypt { "decrypt" => Full(decrypt::decrypt) });
     component_handlers!("`fileinfo`: fileinfo and assetUrls.", fileinfo {
         "fileinfo" => Full(fileinfo::fileinfo),
+        "fileInfo" => Full(fileinfo::fileinfo),
         "assetUrls" => Full(fileinfo::asset_urls),
     });
     component_handlers!("`initialize`.",
         initialize { "initialize" => Full(initialize::initialize) });
     component_handlers!("`download`.", download { "download" => Stream(download::download) });
-    component_handlers!("`auth`: create and delete tokens.", auth {
+    component_handlers!("`auth`: create and delete tokens (both dialects).", auth {
         "create_auth_token" => Full(auth::create),
         "delete_auth_token" => Full(auth::delete_token),
+        "generateAuthToken" => Full(auth::node_create),
+        "invalidateAuthToken" => Full(auth::node_invalidate),
     });
     component_handlers!("`compute`: the compute group.", compute {
         "initializeCompute" => Full(compute::initialize_compute),
         "computeStart" => Full(compute::start),
+        "freeCompute" => Full(compute::free_start),
         "computeStatus" => Full(compute::status),
         "computeStop" => Full(compute::stop_or_delete),
         "computeDelete" => Full(compute::stop_or_delete),
@@ -113,6 +117,8 @@ pub struct Operation {
     pub name: &'static str,
     /// Advertised only when a compute operator is configured.
     pub compute: bool,
+    /// Listed in `serviceEndpoints` (an alias spelling of another route is not).
+    pub listed: bool,
 }
 
 const fn op(
@@ -127,6 +133,24 @@ const fn op(
         component,
         name,
         compute: false,
+        listed: true,
+    }
+}
+
+/// A second spelling of a listed route: served, not advertised.
+const fn alias_op(
+    method: &'static str,
+    path: &'static str,
+    component: &'static str,
+    name: &'static str,
+) -> Operation {
+    Operation {
+        method,
+        path,
+        component,
+        name,
+        compute: false,
+        listed: false,
     }
 }
 
@@ -137,6 +161,7 @@ const fn compute_op(method: &'static str, path: &'static str, name: &'static str
         component: "compute",
         name,
         compute: true,
+        listed: true,
     }
 }
 
@@ -147,6 +172,9 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/api/services/encrypt", "encrypt", "encrypt"),
     op("POST", "/api/services/decrypt", "decrypt", "decrypt"),
     op("POST", "/api/services/fileinfo", "fileinfo", "fileinfo"),
+    // Ocean Node registers `fileInfo` (its router ignores case); v2 clients need the
+    // key `fileinfo` exactly, and ocean.js finds that one too.
+    alias_op("POST", "/api/services/fileInfo", "fileinfo", "fileInfo"),
     op("GET", "/api/services/assetUrls", "fileinfo", "assetUrls"),
     op(
         "GET",
@@ -167,12 +195,25 @@ pub const OPERATIONS: &[Operation] = &[
         "auth",
         "delete_auth_token",
     ),
+    op(
+        "POST",
+        "/api/services/auth/token",
+        "auth",
+        "generateAuthToken",
+    ),
+    op(
+        "POST",
+        "/api/services/auth/token/invalidate",
+        "auth",
+        "invalidateAuthToken",
+    ),
     compute_op(
         "POST",
         "/api/services/initializeCompute",
         "initializeCompute",
     ),
     compute_op("POST", "/api/services/compute", "computeStart"),
+    compute_op("POST", "/api/services/freeCompute", "freeCompute"),
     compute_op("GET", "/api/services/compute", "computeStatus"),
     compute_op("PUT", "/api/services/compute", "computeStop"),
     compute_op("DELETE", "/api/services/compute", "computeDelete"),
@@ -231,6 +272,7 @@ pub const COMPONENTS: &[Component] = &[
             "network_url",
             "chain_id",
             "max_document_size",
+            "require_signed_encrypt",
             "log_level",
         ],
         body_limit: crate::endpoints::encrypt::max_document_size,
@@ -241,6 +283,7 @@ pub const COMPONENTS: &[Component] = &[
             "provider_private_key",
             "universal_private_key",
             "auth_token_secret",
+            "auth_token_lifetime",
             "network_url",
             "chain_id",
             "log_level",
@@ -339,6 +382,7 @@ pub const COMPONENTS: &[Component] = &[
             "max_checksum_length",
             "request_timeout",
             "ddo_cache_seconds",
+            "compute_environments_format",
             "log_level",
         ],
         body_limit: json_body_limit,
@@ -595,9 +639,16 @@ mod tests {
             let endpoints = doc["serviceEndpoints"].as_object().unwrap();
             let expected: Vec<&Operation> = OPERATIONS
                 .iter()
-                .filter(|op| !op.name.is_empty() && (compute || !op.compute))
+                .filter(|op| !op.name.is_empty() && op.listed && (compute || !op.compute))
                 .collect();
             assert_eq!(endpoints.len(), expected.len());
+            // The alias spelling is routed but not listed: v2 clients need `fileinfo`.
+            assert!(endpoints.contains_key("fileinfo") && !endpoints.contains_key("fileInfo"));
+            // Ocean Node's keys (ocean.js 8 throws without the token ones).
+            for key in ["generateAuthToken", "invalidateAuthToken"] {
+                assert!(endpoints.contains_key(key), "{key}");
+            }
+            assert_eq!(endpoints.contains_key("freeCompute"), compute);
             for op in expected {
                 assert_eq!(
                     endpoints[op.name],

@@ -25,6 +25,19 @@ pub const DEFAULT_MAX_CHECKSUM_LENGTH: u64 = 5 * 1024 * 1024;
 /// Default `ddo_cache_seconds`.
 pub const DEFAULT_DDO_CACHE_SECONDS: u64 = 30;
 
+/// Default `auth_token_lifetime`: a token from `POST /auth/token` (whose clients
+/// send no expiry) lives a day.
+pub const DEFAULT_AUTH_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
+
+/// The shape of `GET /computeEnvironments` (`compute_environments_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvironmentsFormat {
+    /// Ocean Node's array (ocean.js 8.x; ocean.py 3.x copes): the default.
+    Array,
+    /// v2's object keyed by chain id (ocean.js ≤ 3.4 needs it; breaks ocean.js 8).
+    ByChain,
+}
+
 /// The settings of one request.
 pub struct Settings<'a> {
     vars: &'a dyn Variables,
@@ -50,6 +63,9 @@ struct Cells {
     universal_key: OnceCell<Result<ProviderKey>>,
     auth_token_secret: OnceCell<Result<Vec<u8>>>,
     log_level: OnceCell<Level>,
+    auth_token_lifetime: OnceCell<Result<u64>>,
+    require_signed_encrypt: OnceCell<Result<bool>>,
+    environments_format: OnceCell<Result<EnvironmentsFormat>>,
 }
 
 impl std::fmt::Debug for Settings<'_> {
@@ -191,6 +207,42 @@ impl<'a> Settings<'a> {
                 "max_checksum_length",
                 DEFAULT_MAX_CHECKSUM_LENGTH,
             )
+        })
+    }
+
+    /// `auth_token_lifetime`: seconds a token issued without an expiry lives.
+    pub fn auth_token_lifetime(&self) -> Result<u64> {
+        cached(&self.cells.auth_token_lifetime, || {
+            config::integer(
+                self.vars,
+                "auth_token_lifetime",
+                DEFAULT_AUTH_TOKEN_LIFETIME,
+            )
+        })
+    }
+
+    /// `require_signed_encrypt`: refuse v2's unsigned encrypt (default false, so
+    /// ocean.py 3.x and ocean.js 3.x keep working).
+    pub fn require_signed_encrypt(&self) -> Result<bool> {
+        cached(&self.cells.require_signed_encrypt, || {
+            config::boolean(self.vars, "require_signed_encrypt", false)
+        })
+    }
+
+    /// `compute_environments_format`: `array` (default) or `by-chain`.
+    pub fn environments_format(&self) -> Result<EnvironmentsFormat> {
+        cached(&self.cells.environments_format, || match config::optional(
+            self.vars,
+            "compute_environments_format",
+        )?
+        .as_deref()
+        {
+            None | Some("array") => Ok(EnvironmentsFormat::Array),
+            Some("by-chain") => Ok(EnvironmentsFormat::ByChain),
+            Some(_) => Err(crate::ProviderError::config(
+                "compute_environments_format",
+                "must be \"array\" or \"by-chain\"",
+            )),
         })
     }
 

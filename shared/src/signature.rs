@@ -82,6 +82,58 @@ pub fn recover_address(digest: &B256, signature_hex: &str) -> Result<Address, Si
     Ok(Address::from_public_key(&key))
 }
 
+/// The EIP-191 digests under which a client may have signed `message`'s keccak hash:
+/// (a) the 32 hash bytes (v2 clients, the Ocean Node indexer); (b) the hash with its
+/// leading zero bytes dropped, as ethers' `toBeArray` does (ocean.js 8 signs about 1
+/// request in 256 this way, under `"\n31"`); (c) the hash's `0x…` text (66 bytes).
+/// (b) is only listed when it differs from (a).
+pub fn message_digests(message: &str) -> Vec<B256> {
+    let hash = keccak256(message.as_bytes());
+    let mut digests = vec![eip191_hash_of_hash(&hash)];
+    let stripped: Vec<u8> = hash.iter().copied().skip_while(|b| *b == 0).collect();
+    if stripped.len() != 32 {
+        digests.push(eip191_digest(&stripped));
+    }
+    digests.push(eip191_digest(format!("{hash:#x}").as_bytes()));
+    digests
+}
+
+/// `keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ bytes)`.
+pub fn eip191_digest(bytes: &[u8]) -> B256 {
+    let mut prefixed = format!("\x19Ethereum Signed Message:\n{}", bytes.len()).into_bytes();
+    prefixed.extend_from_slice(bytes);
+    keccak256(&prefixed)
+}
+
+/// Whether `signature_hex` is `signer`'s signature of `message` under any of the
+/// [`message_digests`] forms; the first form's recovery outcome is returned otherwise
+/// (for the error message).
+pub fn signed_by(
+    message: &str,
+    signature_hex: &str,
+    signer: &Address,
+) -> Result<bool, SignatureError> {
+    let mut first = None;
+    for digest in message_digests(message) {
+        match recover_address(&digest, signature_hex) {
+            Ok(recovered) if recovered == *signer => return Ok(true),
+            Ok(_) => {}
+            Err(err) => {
+                first.get_or_insert(err);
+            }
+        }
+    }
+    match first {
+        // A malformed signature fails under every form the same way.
+        Some(
+            err @ (SignatureError::Malformed
+            | SignatureError::BadRecoveryId(_)
+            | SignatureError::HighS),
+        ) => Err(err),
+        _ => Ok(false),
+    }
+}
+
 /// Recovers the signer of a consumer `message` (spec §2.2 hashing).
 pub fn recover_message_signer(
     message: &str,

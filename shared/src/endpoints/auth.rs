@@ -1,5 +1,9 @@
 //! `GET /api/services/createAuthToken` and `DELETE /api/services/deleteAuthToken`
-//! (spec §5.15, §5.16).
+//! (spec §5.15, §5.16), and Ocean Node's `POST /api/services/auth/token` and
+//! `POST /api/services/auth/token/invalidate` (dialect spec §2.5, §2.6). One JWT
+//! format (`exp`, `address`) serves both dialects, and one revocation list: a token
+//! from either endpoint works with either dialect's header and dies at once on every
+//! instance sharing the key-value store when either endpoint revokes it.
 //!
 //! Fixed on purpose: both consume the nonce, so a captured request cannot be replayed
 //! (G5); a revoked token stays revoked — creating the same `(address, expiration)`
@@ -7,7 +11,9 @@
 
 use serde_json::json;
 
-use crate::auth_token::{TokenError, create_token, decode_token, is_revoked, revoke};
+use crate::auth_token::{
+    TokenError, create_token, create_token_for_nonce, decode_token, is_revoked, revoke,
+};
 use crate::ports::Platform;
 use crate::requests::{CreateTokenRequest, DeleteTokenRequest};
 use crate::signed_request::verify;
@@ -19,9 +25,37 @@ pub fn create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespon
     Ok(ApiResponse::json(200, &json!({ "token": token })))
 }
 
-/// The operation: a new token for the signer, valid until the expiration.
+/// `POST /api/services/auth/token`, in the Ocean Node dialect.
+pub fn node_create(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let token = crate::wire::node::create_token(request)
+        .and_then(|input| issue_token(platform, &input))
+        .map_err(ProviderError::in_node_dialect)?;
+    Ok(ApiResponse::json(200, &json!({ "token": token })))
+}
+
+/// `POST /api/services/auth/token/invalidate`, in the Ocean Node dialect.
+pub fn node_invalidate(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    crate::wire::node::invalidate_token(request)
+        .and_then(|input| revoke_token(platform, &input))
+        .map_err(|err| match err {
+            // A token that is not the caller's, or not a token: Ocean Node says 401.
+            ProviderError::BadRequest(m) if m == TokenError::Invalid.message() => {
+                ProviderError::Unauthorized("Invalid token".into())
+            }
+            other => other.in_node_dialect(),
+        })?;
+    Ok(ApiResponse::json(200, &json!({ "success": true })))
+}
+
+/// The operation: a new token for the signer, valid until the expiration (or for
+/// `auth_token_lifetime` seconds when the request names none).
 pub fn issue_token(platform: &Platform<'_>, input: &CreateTokenRequest) -> Result<String> {
-    if input.expiration <= platform.clock.now_unix_seconds() {
+    let now = platform.clock.now_unix_seconds();
+    let expiration = match input.expiration {
+        Some(expiration) => expiration,
+        None => now.saturating_add(platform.settings.auth_token_lifetime()?),
+    };
+    if expiration <= now {
         return Err(ProviderError::field(
             "expiration",
             "Invalid timestamp provided.",
@@ -29,11 +63,11 @@ pub fn issue_token(platform: &Platform<'_>, input: &CreateTokenRequest) -> Resul
     }
     let authorized = verify(platform, &input.claim)?;
     let secret = platform.settings.auth_token_secret()?;
-    let token = create_token(
-        &secret,
-        &crate::address::checksum(&authorized.signer),
-        input.expiration,
-    );
+    let address = crate::address::checksum(&authorized.signer);
+    let token = match (input.expiration, &input.claim.nonce_text) {
+        (None, Some(nonce)) => create_token_for_nonce(&secret, &address, expiration, nonce),
+        _ => create_token(&secret, &address, expiration),
+    };
     if is_revoked(platform.kv, &token)? {
         return Err(ProviderError::BadRequest(format!(
             "{} Revocation is permanent: choose another expiration.",

@@ -19,31 +19,83 @@ use crate::order::{OrderQuery, ValidOrder, validate_order};
 use crate::ports::Platform;
 use crate::provider_fee::{ProviderFee, provider_data};
 use crate::requests::{InitializeComputeRequest, JobSelector, StartComputeRequest};
-use crate::signed_request::{Proof, verify};
+use crate::settings::EnvironmentsFormat;
+use crate::signed_request::{Dialect, Proof, verify};
 use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
 
 fn passthrough(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse::bytes(status, "application/json", body)
 }
 
-/// `GET /api/services/computeEnvironments`.
-pub fn environments(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+/// `GET /api/services/computeEnvironments[?chainId=]`: Ocean Node's array (ocean.js
+/// 8; ocean.py 3.x accepts it too), filtered to one chain when `chainId` is given;
+/// or, with `compute_environments_format = "by-chain"`, v2's object keyed by chain id
+/// (ocean.js ≤ 3.4). The two clients send the same request, so the deployment
+/// chooses.
+pub fn environments(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
     let chains = platform.settings.chains()?;
-    let mut all = serde_json::Map::new();
-    for chain in chains.iter() {
+    let only: Option<u64> = match request.params().filled_text("chainId") {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            ProviderError::BadRequest(format!("Invalid chainId {text}: a number is required."))
+        })?),
+    };
+    let format = platform.settings.environments_format()?;
+    let mut by_chain = serde_json::Map::new();
+    let mut array = Vec::new();
+    for chain in chains.iter().filter(|c| only.is_none_or(|id| id == c.id)) {
         let token = checksum(&platform.settings.fee_token(chain.id)?);
-        let envs: Vec<Value> = operator
-            .environments(chain.id)?
-            .into_iter()
-            .map(|mut env| {
-                env["feeToken"] = json!(token);
-                env
-            })
-            .collect();
-        all.insert(chain.id.to_string(), Value::Array(envs));
+        for mut env in operator.environments(chain.id)? {
+            env["feeToken"] = json!(token);
+            match format {
+                EnvironmentsFormat::ByChain => by_chain
+                    .entry(chain.id.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                    .as_array_mut()
+                    .map(|list| list.push(env))
+                    .unwrap_or_default(),
+                EnvironmentsFormat::Array => array.push(node_environment(env, chain.id, &token)),
+            }
+        }
+        if format == EnvironmentsFormat::ByChain {
+            by_chain
+                .entry(chain.id.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+        }
     }
-    Ok(ApiResponse::json(200, &Value::Object(all)))
+    Ok(match format {
+        EnvironmentsFormat::ByChain => ApiResponse::json(200, &Value::Object(by_chain)),
+        EnvironmentsFormat::Array => ApiResponse::json(200, &Value::Array(array)),
+    })
+}
+
+/// An operator environment with Ocean Node's fields added (`fees` per chain,
+/// `resources`, `access`, `free`, `platform`, `runningJobs`, `queuedJobs`); the
+/// operator's own fields (`priceMin`, `maxJobDuration`, ...) stay as they are. The
+/// price is the operator's `priceMin` (tokens per minute), under the resource id
+/// `"time"`; jobs are paid through the provider fee of a dataset order.
+fn node_environment(mut env: Value, chain_id: u64, fee_token: &str) -> Value {
+    let price = env.get("priceMin").cloned().unwrap_or(json!(0));
+    let free = price.as_f64().is_some_and(|p| p == 0.0);
+    let defaults = json!({
+        "fees": {chain_id.to_string(): [{"feeToken": fee_token, "prices": [{"id": "time", "price": price}]}]},
+        "resources": [],
+        "access": {"addresses": [], "accessLists": []},
+        "platform": {"architecture": env.get("arch").cloned().unwrap_or(json!("x86_64")), "os": env.get("os").cloned().unwrap_or(json!("linux"))},
+        "runningJobs": env.get("currentJobs").cloned().unwrap_or(json!(0)),
+        "queuedJobs": 0,
+    });
+    if let (Value::Object(fields), Value::Object(defaults)) = (&mut env, defaults) {
+        for (key, value) in defaults {
+            fields.entry(key).or_insert(value);
+        }
+        if free {
+            let duration = fields.get("maxJobDuration").cloned().unwrap_or(json!(3600));
+            fields.entry("free").or_insert(json!({"maxJobDuration": duration, "resources": [], "access": {"addresses": [], "accessLists": []}}));
+        }
+    }
+    env
 }
 
 /// `POST /api/services/validateContainer`.
@@ -133,7 +185,63 @@ fn algorithm_order(
 pub fn initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     // Without an operator every compute route is a 404, whatever the request.
     Operator::configured(platform, platform.settings.request_timeout()?)?;
+    if crate::wire::node::is_node_initialize_compute(request) {
+        return node_initialize_compute(request, platform).map_err(ProviderError::in_node_dialect);
+    }
     let quote = quote_job(platform, &crate::wire::v2::initialize_compute(request)?)?;
+    Ok(ApiResponse::json(200, &quote))
+}
+
+/// `initializeCompute` in the Ocean Node dialect: the same quote, each entry with
+/// Ocean Node's `did`, `serviceId`, `chainId` and `validOrder` (`false` without one),
+/// and a `payment` of amount 0: this provider is paid through the provider fee of a
+/// dataset order (the v2 model), never through an escrow lock.
+fn node_initialize_compute(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    let input = crate::wire::node::initialize_compute(request, platform.clock.now_unix_seconds())?;
+    let mut quote = quote_job(platform, &input)?;
+    let params = request.params();
+    let chains = platform.settings.chains()?;
+    let chain_id = params
+        .get("payment.chainId")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .or_else(|| chains.iter().next().map(|c| c.id))
+        .unwrap_or_default();
+    let decorate = |answer: &mut Value, input: &Value| {
+        if let Value::Object(fields) = answer {
+            for key in ["documentId", "serviceId"] {
+                let name = if key == "documentId" { "did" } else { key };
+                if let Some(value) = input.get(key) {
+                    fields.entry(name).or_insert(value.clone());
+                }
+            }
+            fields.entry("chainId").or_insert(json!(chain_id));
+            fields.entry("validOrder").or_insert(json!(false));
+        }
+    };
+    if let Some(answers) = quote.get_mut("datasets").and_then(Value::as_array_mut) {
+        for (answer, input) in answers.iter_mut().zip(&input.datasets) {
+            decorate(answer, input);
+        }
+    }
+    if let Some(answer) = quote.get_mut("algorithm") {
+        decorate(answer, &input.algorithm);
+    }
+    let chain = chains.get(chain_id).or_else(|| chains.iter().next());
+    let token = match params.filled_text("payment.token") {
+        Some(token) => json!(token),
+        None => json!(checksum(&platform.settings.fee_token(chain_id)?)),
+    };
+    quote["payment"] = json!({
+        "escrowAddress": checksum(&Address::ZERO),
+        "payee": chain.map(|c| checksum(&c.key.address())),
+        "chainId": chain_id,
+        "minLockSeconds": 0,
+        "token": token,
+        "amount": "0",
+    });
     Ok(ApiResponse::json(200, &quote))
 }
 
@@ -285,8 +393,69 @@ fn remote_initialize(
 /// `POST /api/services/compute`: starts a job.
 pub fn start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     Operator::configured(platform, platform.settings.request_timeout()?)?;
-    let (status, body) = start_job(platform, &crate::wire::v2::start_compute(request)?)?;
+    // The signature decides the dialect (ocean.js 8 also sends v2's `dataset`).
+    let claim = crate::wire::v2::start_compute_claim(request)?;
+    if claim.signed_dialect() == Some(Dialect::Node) {
+        return node_start(request, platform, claim.restrict_to(Dialect::Node));
+    }
+    let input = crate::wire::v2::start_compute(request)?;
+    let (status, body) = start_job(platform, &input)?;
     Ok(passthrough(status, body))
+}
+
+/// `POST /api/services/freeCompute` (Ocean Node only), signed `freeStartCompute`.
+/// Jobs here are paid through dataset orders, so a "free" job is one in an
+/// environment whose price is 0: its orders are still checked.
+pub fn free_start(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
+    Operator::configured(platform, platform.settings.request_timeout()?)?;
+    let claim =
+        crate::wire::node::free_compute_claim(request).map_err(ProviderError::in_node_dialect)?;
+    node_start(request, platform, claim)
+}
+
+/// A job start in the Ocean Node dialect: the body's `datasets`, the `output` opened
+/// with the provider key, and the operator's jobs answered as an array.
+fn node_start(
+    request: &ApiRequest,
+    platform: &Platform<'_>,
+    claim: crate::signed_request::SignedClaim,
+) -> Result<ApiResponse> {
+    let run = || -> Result<ApiResponse> {
+        let mut input = crate::wire::node::start_compute(request, claim)?;
+        if let Some(Value::String(sealed)) = &input.output {
+            input.output = Some(open_output(platform, sealed)?);
+        }
+        let (status, body) = start_job(platform, &input)?;
+        if !(200..300).contains(&status) {
+            return Ok(passthrough(status, body));
+        }
+        let jobs = match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Array(jobs)) => Value::Array(jobs),
+            Ok(job @ Value::Object(_)) => Value::Array(vec![job]),
+            _ => {
+                return Err(ProviderError::Upstream(
+                    "The compute operator answered with something other than jobs.".into(),
+                ));
+            }
+        };
+        Ok(ApiResponse::json(200, &jobs))
+    };
+    run().map_err(ProviderError::in_node_dialect)
+}
+
+/// Opens an Ocean Node `output`: ECIES hex to `nodePublicKey` (the first chain's
+/// provider key) of the output JSON.
+fn open_output(platform: &Platform<'_>, sealed: &str) -> Result<Value> {
+    let invalid = || {
+        ProviderError::BadRequest(
+            "Invalid output: not ECIES-encrypted JSON for this provider's nodePublicKey.".into(),
+        )
+    };
+    let bytes = crate::signature::decode_hex(sealed).ok_or_else(invalid)?;
+    let chains = platform.settings.chains()?;
+    let chain = chains.iter().next().ok_or_else(invalid)?;
+    let plain = crate::cipher::decrypt(&chain.key.secret_key(), &bytes).map_err(|_| invalid())?;
+    serde_json::from_slice(&plain).map_err(|_| invalid())
 }
 
 /// The operation: checks the workflow and its orders, uses up the nonce and has the
@@ -465,7 +634,7 @@ pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<R
     query.push(("jobId", job_id));
     let signature = match &input.claim.proof {
         Proof::Signature(signature) => signature.clone(),
-        Proof::AuthToken(_) => String::new(),
+        Proof::AuthToken { .. } => String::new(),
     };
     query.push(("consumerSignature", signature));
     let range: Vec<(&str, &str)> = input

@@ -17,18 +17,28 @@ use crate::chain::abi::{erc721ListCall, getMetaDataCall};
 use crate::chain::{Rpc, RpcCall};
 use crate::ports::Platform;
 use crate::requests::{DecryptRequest, DecryptSource};
-use crate::signed_request::verify;
+use crate::signed_request::{Dialect, verify};
 use crate::{ApiRequest, ApiResponse, ProviderError, Result};
 
 /// `POST /api/services/decrypt`.
 pub fn decrypt(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
-    let plain = open_document(platform, &crate::wire::v2::decrypt(request)?)?;
-    Ok(ApiResponse::bytes(201, "text/plain", plain))
+    let input = crate::wire::v2::decrypt(request)?;
+    let (plain, dialect) = open_document(platform, &input)?;
+    // v2 answers 201; the Ocean Node indexer's provider answers 200 (it accepts both).
+    let status = match dialect {
+        Dialect::V2 => 201,
+        Dialect::Node => 200,
+    };
+    Ok(ApiResponse::bytes(status, "text/plain", plain))
 }
 
 /// The operation: the plaintext document, for an authorized decrypter, of a data NFT
-/// genuinely deployed by the factory and in a state that allows it.
-pub fn open_document(platform: &Platform<'_>, input: &DecryptRequest) -> Result<Vec<u8>> {
+/// genuinely deployed by the factory and in a state that allows it, with the dialect
+/// the request was signed in.
+pub fn open_document(
+    platform: &Platform<'_>,
+    input: &DecryptRequest,
+) -> Result<(Vec<u8>, Dialect)> {
     let authorized = verify(platform, &input.claim)?;
     // As in the reference (and the issue), a decrypt with a valid signature uses up its
     // nonce whatever happens next.
@@ -37,7 +47,11 @@ pub fn open_document(platform: &Platform<'_>, input: &DecryptRequest) -> Result<
     let chains = platform.settings.chains()?;
     let chain = chains.resolve(&input.chain)?;
     let allowed = platform.settings.authorized_decrypters()?;
-    if !allowed.is_empty() && !allowed.contains(&authorized.signer) {
+    // The provider's own address always passes (an Ocean Node reads its own documents).
+    if !allowed.is_empty()
+        && !allowed.contains(&authorized.signer)
+        && authorized.signer != chain.key.address()
+    {
         return Err(ProviderError::Forbidden("Decrypter not authorized".into()));
     }
     let nft = input.nft;
@@ -112,7 +126,7 @@ pub fn open_document(platform: &Platform<'_>, input: &DecryptRequest) -> Result<
         })?;
     check_metadata_state(metadata.state)?;
     let plain = document.open(&chain.key)?;
-    Ok(plain)
+    Ok((plain, authorized.dialect))
 }
 
 #[cfg(test)]

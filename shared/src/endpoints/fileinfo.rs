@@ -78,11 +78,14 @@ fn file_entry(
         entry["valid"] = json!(true);
         entry["contentLength"] = json!(length.map(|l| l.to_string()).unwrap_or_default());
         entry["contentType"] = json!(content_type);
-        entry["filename"] = json!(if object.kind == FileKind::Arweave {
+        let filename = if object.kind == FileKind::Arweave {
             String::new()
         } else {
             filename
-        });
+        };
+        // `name` is Ocean Node's key for what v2 calls `filename`: both are sent.
+        entry["name"] = json!(filename);
+        entry["filename"] = json!(filename);
         if let Some(checksum) = checksum {
             entry["checksum"] = json!(checksum);
             entry["checksumType"] = json!("sha256");

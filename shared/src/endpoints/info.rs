@@ -30,7 +30,7 @@ pub fn info_document(chains: &Chains, compute: bool) -> Value {
     // snake_case auth keys); the compute ones only when an operator is configured.
     let mut endpoints = Map::new();
     for op in crate::routes::OPERATIONS {
-        if !op.name.is_empty() && (compute || !op.compute) {
+        if !op.name.is_empty() && op.listed && (compute || !op.compute) {
             endpoints.insert(op.name.to_owned(), json!([op.method, op.path]));
         }
     }
@@ -42,10 +42,15 @@ pub fn info_document(chains: &Chains, compute: bool) -> Value {
         "version": API_VERSION,
         "implementation": format!("ocean-provider-spin {}", env!("CARGO_PKG_VERSION")),
     });
-    // ocean.js checks `providerAddress` (singular); it is unambiguous with one chain.
-    let distinct: std::collections::BTreeSet<_> = chains.iter().map(|c| c.key.address()).collect();
-    if let (Some(address), 1) = (distinct.iter().next(), distinct.len()) {
-        doc["providerAddress"] = json!(checksum(address));
+    // Ocean Node's `providerAddress` (singular; ocean.js 8 needs it, and
+    // `isValidProvider` checks it) is the first chain's, and `nodePublicKey` (which
+    // ocean.js encrypts compute `output` to) is that key's compressed public key.
+    if let Some(first) = chains.iter().next() {
+        doc["providerAddress"] = json!(checksum(&first.key.address()));
+        doc["nodePublicKey"] = json!(format!(
+            "0x{}",
+            hex::encode(first.key.public_key_compressed())
+        ));
     }
     doc
 }

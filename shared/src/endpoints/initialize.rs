@@ -96,8 +96,11 @@ pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiRe
     )
     .ok_or_else(|| ProviderError::Upstream("The provider fee could not be signed.".into()))?;
     let nonce = current_nonce(platform.kv, &consumer)?;
+    // Both dialects' fields: v2's `datatoken`, `nonce`, `providerFee`, and Ocean
+    // Node's `computeAddress` (the consumer, as Ocean Node answers).
     let body = format!(
-        r#"{{"datatoken":{},"nonce":{nonce},"providerFee":{}}}"#,
+        r#"{{"computeAddress":{},"datatoken":{},"nonce":{nonce},"providerFee":{}}}"#,
+        json!(crate::address::checksum(&consumer)),
         json!(service.datatoken_address),
         fee.to_json()
     );

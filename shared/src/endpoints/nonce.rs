@@ -2,6 +2,12 @@
 //! address has used, as a JSON **number** (ocean.js does `Number(nonce)`; the seeds show
 //! a number), 0 for an address that never signed. It writes nothing (the reference
 //! stored `1` for unknown addresses on a GET).
+//!
+//! Both dialects read it and spend one counter per address. The answer is the stored
+//! value rounded **down** to an integer, so every client's next nonce exceeds the
+//! stored one: ocean.js 8 sends answer + 1 (and Ocean Node's rule wants an integer:
+//! a fractional answer would make it sign `1700000001.5`), ocean.py `ceil + 1`, the
+//! Ocean Node indexer `parseInt + 1`.
 
 use crate::nonce::current_nonce;
 use crate::ports::Platform;
@@ -10,11 +16,13 @@ use crate::{ApiRequest, ApiResponse, Result};
 /// `GET /api/services/nonce`.
 pub fn nonce(request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiResponse> {
     let input = crate::wire::v2::nonce(request)?;
-    let nonce = current_nonce(platform.kv, &input.address)?;
-    // The canonical decimal text is valid JSON number text, kept exact (no f64).
+    let nonce = current_nonce(platform.kv, &input.address)?.to_string();
+    // The canonical decimal text of a positive number; its integer part is valid JSON
+    // number text, kept exact (no f64).
+    let floor = nonce.split('.').next().unwrap_or("0");
     Ok(ApiResponse::raw_json(
         200,
-        format!(r#"{{"nonce":{nonce}}}"#),
+        format!(r#"{{"nonce":{floor}}}"#),
     ))
 }
 
@@ -46,7 +54,7 @@ mod tests {
     }
 
     #[test]
-    fn stored_nonce_is_an_exact_number_for_any_letter_case() {
+    fn stored_nonce_is_an_exact_integer_for_any_letter_case() {
         let fake = FakePlatform::new(&[]);
         let address = parse_address(USER).unwrap();
         consume_nonce(
@@ -62,10 +70,8 @@ mod tests {
             ),
             &fake.ports(),
         );
-        assert_eq!(
-            r.body_json().unwrap()["nonce"].to_string(),
-            "1700000000.125"
-        );
+        // Rounded down: every client's next nonce (answer + 1) still exceeds it.
+        assert_eq!(r.body_json().unwrap()["nonce"].to_string(), "1700000000");
     }
 
     #[test]

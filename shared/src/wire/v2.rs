@@ -13,7 +13,8 @@ use crate::requests::{
     EncryptRequest, FileInfoRequest, FileInfoSource, InitializeComputeRequest, InitializeRequest,
     JobSelector, NonceRequest, StartComputeRequest,
 };
-use crate::signed_request::{SignatureRule, SignedClaim, signer_address};
+use crate::signed_request::{SignatureRule, SignedClaim, authorization_token, signer_address};
+use crate::wire::node::command;
 use crate::{ApiRequest, ProviderError, Result};
 use alloy_primitives::B256;
 use serde_json::Value;
@@ -24,20 +25,37 @@ const CONSUMER: SignatureRule<'static> = SignatureRule {
     allow_auth_token: true,
 };
 
+/// Whether the request's only proof is an Ocean Node `Authorization` token (no
+/// signature, no `AuthToken` header), which comes without a nonce.
+fn node_token_only(request: &ApiRequest, params: &crate::request::Params) -> bool {
+    !params.is_filled("signature")
+        && request
+            .header("AuthToken")
+            .is_none_or(|t| t.trim().is_empty())
+        && authorization_token(request).is_some()
+}
+
 /// `GET /api/services/download?documentId&serviceId&consumerAddress&transferTxId&fileIndex&nonce&signature`;
-/// the signed message is `documentId + nonce`.
+/// the signed message is `documentId + nonce` (v2) or `consumerAddress + nonce +
+/// "download"` (Ocean Node), and either dialect's token may stand in.
 pub fn download(request: &ApiRequest) -> Result<DownloadRequest> {
     let params = request.params();
-    params.require(&[
+    let mut required = vec![
         "documentId",
         "serviceId",
         "consumerAddress",
         "transferTxId",
         "fileIndex",
         "nonce",
-    ])?;
+    ];
+    if node_token_only(request, &params) {
+        // Ocean Node's token downloads carry no nonce.
+        required.pop();
+    }
+    params.require(&required)?;
     let did = params.text("documentId").unwrap_or_default();
-    let claim = SignedClaim::parse(request, &params, CONSUMER, did.clone())?;
+    let claim =
+        SignedClaim::parse_shared(request, &params, CONSUMER, did.clone(), command::DOWNLOAD)?;
     let file_index = parse_file_index(&params.text("fileIndex").unwrap_or_default())?;
     let transfer_tx = parse_tx_hash(
         &params.text("transferTxId").unwrap_or_default(),
@@ -103,6 +121,7 @@ pub fn encrypt(request: &ApiRequest) -> Result<EncryptRequest<'_>> {
     Ok(EncryptRequest {
         chain,
         document: &request.body,
+        claim: None,
     })
 }
 
@@ -136,7 +155,7 @@ pub fn create_token(request: &ApiRequest) -> Result<CreateTokenRequest> {
     };
     Ok(CreateTokenRequest {
         claim: SignedClaim::parse(request, &params, TOKEN_OWNER, address_text)?,
-        expiration,
+        expiration: Some(expiration),
     })
 }
 
@@ -313,7 +332,8 @@ fn inline_document(params: &Params) -> Result<StoredDocument> {
 /// `POST /api/services/decrypt` with `decrypterAddress`, `chainId`, `dataNftAddress`,
 /// `nonce`, `signature` and either `transactionId` or the inline `encryptedDocument`,
 /// `flags` and `documentHash`. The signed message is `transactionId` (else
-/// `dataNftAddress`) + `decrypterAddress` + `chainId` + nonce, each as sent.
+/// `dataNftAddress`) + `decrypterAddress` + `chainId` + nonce, each as sent (v2), or
+/// `decrypterAddress + nonce + "decryptDDO"` (an Ocean Node indexer).
 pub fn decrypt(request: &ApiRequest) -> Result<DecryptRequest> {
     let params = request.params();
     validate_decrypt(&params)?;
@@ -323,7 +343,7 @@ pub fn decrypt(request: &ApiRequest) -> Result<DecryptRequest> {
     let chain = params.text("chainId").unwrap_or_default();
     let subject = transaction_id.clone().unwrap_or_else(|| nft_text.clone());
     let message = format!("{subject}{decrypter_text}{chain}");
-    let claim = SignedClaim::parse(request, &params, DECRYPTER, message)?;
+    let claim = SignedClaim::parse_shared(request, &params, DECRYPTER, message, command::DECRYPT)?;
     let nft = parse_address(&nft_text).ok_or_else(|| {
         ProviderError::field(
             "dataNftAddress",
@@ -386,28 +406,41 @@ pub fn initialize_compute(request: &ApiRequest) -> Result<InitializeComputeReque
     })
 }
 
+/// The claim of `POST /api/services/compute`: v2's `consumerAddress + jobId +
+/// dataset.documentId + nonce`, or Ocean Node's `consumerAddress + nonce +
+/// "startCompute"` (ocean.js 8 also sends `dataset`, so both pass the same checks).
+pub fn start_compute_claim(request: &ApiRequest) -> Result<SignedClaim> {
+    let params = request.params();
+    let mut required = vec![
+        "dataset.documentId",
+        "dataset.serviceId",
+        "dataset.transferTxId",
+        "consumerAddress",
+        "nonce",
+    ];
+    if node_token_only(request, &params) {
+        required.pop();
+    }
+    params.require(&required)?;
+    let consumer_text = params.text("consumerAddress").unwrap_or_default();
+    let job_id = params.text("jobId").unwrap_or_default();
+    let did = params.text("dataset.documentId").unwrap_or_default();
+    SignedClaim::parse_shared(
+        request,
+        &params,
+        CONSUMER,
+        format!("{consumer_text}{job_id}{did}"),
+        command::START_COMPUTE,
+    )
+}
+
 /// `POST /api/services/compute` with `dataset`, optional `additionalDatasets`,
 /// `algorithm`, `environment`, optional `output`, `consumerAddress`, `nonce` and
 /// `signature`; the signed message is `consumerAddress + jobId + dataset.documentId +
 /// nonce` (`jobId` empty when absent), each as sent.
 pub fn start_compute(request: &ApiRequest) -> Result<StartComputeRequest> {
     let params = request.params();
-    params.require(&[
-        "dataset.documentId",
-        "dataset.serviceId",
-        "dataset.transferTxId",
-        "consumerAddress",
-        "nonce",
-    ])?;
-    let consumer_text = params.text("consumerAddress").unwrap_or_default();
-    let job_id = params.text("jobId").unwrap_or_default();
-    let did = params.text("dataset.documentId").unwrap_or_default();
-    let claim = SignedClaim::parse(
-        request,
-        &params,
-        CONSUMER,
-        format!("{consumer_text}{job_id}{did}"),
-    )?;
+    let claim = start_compute_claim(request)?;
     let environment = params
         .filled_text("environment")
         .ok_or_else(|| ProviderError::field("environment", "The environment field is required."))?;
@@ -463,7 +496,13 @@ pub fn compute_control(request: &ApiRequest) -> Result<ComputeControlRequest> {
     );
     Ok(ComputeControlRequest {
         delete: request.method == "DELETE",
-        claim: SignedClaim::parse(request, &params, CONSUMER, message)?,
+        claim: SignedClaim::parse_shared(
+            request,
+            &params,
+            CONSUMER,
+            message,
+            command::STOP_COMPUTE,
+        )?,
         jobs: job_selector(&params),
     })
 }
@@ -472,16 +511,21 @@ pub fn compute_control(request: &ApiRequest) -> Result<ComputeControlRequest> {
 /// signed message is `consumerAddress + jobId + index + nonce`.
 pub fn compute_result(request: &ApiRequest) -> Result<ComputeResultRequest> {
     let params = request.params();
-    params.require(&["jobId", "index", "consumerAddress", "nonce"])?;
+    let mut required = vec!["jobId", "index", "consumerAddress", "nonce"];
+    if node_token_only(request, &params) {
+        required.pop();
+    }
+    params.require(&required)?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let job_id = params.text("jobId").unwrap_or_default();
     let index = params.text("index").unwrap_or_default();
     Ok(ComputeResultRequest {
-        claim: SignedClaim::parse(
+        claim: SignedClaim::parse_shared(
             request,
             &params,
             CONSUMER,
             format!("{consumer_text}{job_id}{index}"),
+            command::GET_COMPUTE_RESULT,
         )?,
         job_id,
         index,
