@@ -341,16 +341,48 @@ fn an_order_for_another_environment_or_with_an_expired_fee_cannot_start_a_job() 
 }
 
 #[test]
-fn environments_are_keyed_by_chain_and_containers_validated() {
+fn environments_are_an_array_unless_the_deployment_asks_for_v2s_object() {
     let _session = consumer_session();
-    let reply = get(&shared_provider().url("/api/services/computeEnvironments"));
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let envs = reply.json();
-    assert_eq!(envs["8996"][0]["id"], "env1");
-    assert_eq!(
-        envs["8996"][0]["feeToken"],
-        LocalChain::shared().contracts.ocean.to_checksum(None)
+    let ocean = LocalChain::shared().contracts.ocean.to_checksum(None);
+    // The default: Ocean Node's array (ocean.js 8; ocean.py accepts it), with the
+    // fields ocean.js 8 reads, for any query.
+    for path in [
+        "/api/services/computeEnvironments",
+        "/api/services/computeEnvironments?chainId=8996",
+    ] {
+        let reply = get(&shared_provider().url(path));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let envs = reply.json();
+        let list = envs.as_array().expect("an array");
+        assert_eq!(list.len(), 2, "{envs}");
+        assert_eq!(list[0]["id"], "env1");
+        assert_eq!(list[0]["feeToken"], ocean.as_str());
+        assert_eq!(list[0]["fees"]["8996"][0]["feeToken"], ocean.as_str());
+        assert_eq!(
+            list[0]["consumerAddress"],
+            "0x0000000000000000000000000000000000000e01"
+        );
+        assert!(
+            list[0].get("free").is_none() && list[1]["free"].is_object(),
+            "{envs}"
+        );
+    }
+    // Another chain: no environments, still an array.
+    let other = get(&shared_provider().url("/api/services/computeEnvironments?chainId=1"));
+    assert_eq!((other.status, other.json()), (200, json!([])));
+    // ocean.js 3.x needs v2's object; a deployment for it sets the switch.
+    let dir = TempDir::new("envs-by-chain");
+    let mut vars = Provider::default_vars();
+    vars.insert(
+        "operator_service_url".into(),
+        shared_file_server().url.clone(),
     );
+    vars.insert("compute_environments_format".into(), "by-chain".into());
+    let provider = Provider::start(dir.path(), vars);
+    let envs = get(&provider.url("/api/services/computeEnvironments")).json();
+    assert_eq!(envs["8996"][0]["id"], "env1", "{envs}");
+    assert!(envs["8996"][0].get("fees").is_none());
+    drop(provider);
     let ok = post(
         "/api/services/validateContainer",
         &json!({"entrypoint": "run", "image": "img", "tag": "1", "checksum": "sha256:abc"}),

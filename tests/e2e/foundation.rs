@@ -63,6 +63,16 @@ fn root_document_lists_chains_addresses_and_endpoints() {
         json!({"8996": DEV_PROVIDER_ADDRESS})
     );
     assert_eq!(doc["providerAddress"], DEV_PROVIDER_ADDRESS);
+    // Ocean Node's `nodePublicKey`: the provider key's compressed public key (ocean.js
+    // 8 encrypts compute outputs to it).
+    let node_key = doc["nodePublicKey"].as_str().unwrap();
+    let bytes = hex::decode(node_key.trim_start_matches("0x")).unwrap();
+    let key = k256::PublicKey::from_sec1_bytes(&bytes).unwrap();
+    assert_eq!(bytes.len(), 33);
+    assert_eq!(
+        ocean_provider::address::checksum(&alloy_primitives::Address::from_public_key(&key.into())),
+        DEV_PROVIDER_ADDRESS
+    );
     assert_eq!(doc["software"], "Provider");
     assert_eq!(
         doc["serviceEndpoints"],
@@ -84,6 +94,10 @@ fn root_document_lists_chains_addresses_and_endpoints() {
             "assetUrls": ["GET", "/api/services/assetUrls"],
             "create_auth_token": ["GET", "/api/services/createAuthToken"],
             "delete_auth_token": ["DELETE", "/api/services/deleteAuthToken"],
+            // Ocean Node's keys, for ocean.js 8.
+            "generateAuthToken": ["POST", "/api/services/auth/token"],
+            "invalidateAuthToken": ["POST", "/api/services/auth/token/invalidate"],
+            "freeCompute": ["POST", "/api/services/freeCompute"],
         })
     );
 }
@@ -160,7 +174,21 @@ fn nonce_starts_at_zero_moves_forward_only_and_reading_writes_nothing() {
         provider, &account, FAR_FUTURE, "5.000001",
     ));
     assert_eq!(created.status, 200, "{}", created.text());
-    assert_eq!(nonce_of(provider, &account.address), "5.000001");
+    // The answer is the stored value rounded down (every client's next nonce, answer
+    // + 1, still exceeds it); the stored value itself stays exact: 5.0000005 is stale.
+    assert_eq!(nonce_of(provider, &account.address), "5");
+    let stale = get(&create_token_url(
+        provider,
+        &account,
+        FAR_FUTURE,
+        "5.0000005",
+    ));
+    assert_eq!(stale.status, 400, "{}", stale.text());
+    assert!(
+        stale.text().contains("expected nonce (5.000001)"),
+        "{}",
+        stale.text()
+    );
 }
 
 #[test]

@@ -7,3 +7,4 @@ mod consume;
 mod decrypt;
 mod fileinfo;
 mod foundation;
+mod oceanjs;

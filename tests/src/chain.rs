@@ -24,6 +24,7 @@ sol! {
     function mint(address to, uint256 amount) external;
     function approve(address spender, uint256 amount) external returns (bool);
     function addFactory(address factory) external;
+    function addDispenserContract(address dispenser) external;
     struct NftCreateData { string name; string symbol; uint256 templateIndex; string tokenURI; bool transferable; address owner; }
     struct ErcCreateData { uint256 templateIndex; string[] strings; address[] addresses; uint256[] uints; bytes[] bytess; }
     function createNftWithErc20(NftCreateData nft, ErcCreateData erc) external returns (address erc721Address, address erc20Address);
@@ -64,6 +65,8 @@ pub struct Contracts {
     pub factory: Address,
     /// FactoryRouter.
     pub router: Address,
+    /// Dispenser (free datatokens; ocean.js's `orderAsset` uses it).
+    pub dispenser: Address,
     /// A contract that emits whatever MetadataCreated-shaped log it is asked to
     /// (hand-assembled EVM code), for forged-event tests.
     pub log_forger: Address,
@@ -256,6 +259,7 @@ impl LocalChain {
                 ocean: Address::ZERO,
                 factory: Address::ZERO,
                 router: Address::ZERO,
+                dispenser: Address::ZERO,
                 log_forger: Address::ZERO,
             },
             child: Mutex::new(child),
@@ -301,11 +305,22 @@ impl LocalChain {
             (erc721, erc20, router).abi_encode_params(),
         );
         self.transact(owner, router, addFactoryCall { factory }.abi_encode());
+        let dispenser = self.deploy(
+            owner,
+            artifact("pools/dispenser/Dispenser.sol/Dispenser.json"),
+            (router,).abi_encode_params(),
+        );
+        self.transact(
+            owner,
+            router,
+            addDispenserContractCall { dispenser }.abi_encode(),
+        );
         let log_forger = self.deploy(owner, log_forger_code(), Vec::new());
         Contracts {
             ocean,
             factory,
             router,
+            dispenser,
             log_forger,
         }
     }

@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod chain;
 pub mod file_server;
+pub mod indexer;
 pub mod rpc_proxy;
 
 use std::collections::BTreeMap;

@@ -270,4 +270,129 @@ mod tests {
         assert_eq!(r.body_json().unwrap()["error"], "Token is invalid.");
         assert!(!is_revoked(&fake.kv, &foreign).unwrap());
     }
+
+    fn node_post(path: &str, body: serde_json::Value) -> ApiRequest {
+        ApiRequest::new("POST", path)
+            .with_header("Content-Type", "application/json")
+            .with_body(body.to_string())
+    }
+
+    fn node_create(nonce: &str) -> ApiRequest {
+        node_post(
+            "/api/services/auth/token",
+            json!({"address": CONSUMER, "nonce": nonce, "signature": sig(&format!("{CONSUMER}{nonce}createAuthToken"))}),
+        )
+    }
+
+    #[test]
+    fn node_tokens_default_their_lifetime_and_invalidate_with_either_message() {
+        let fake = FakePlatform::new(&[
+            ("provider_private_key", PROVIDER_KEY),
+            ("auth_token_lifetime", "600"),
+        ]);
+        let p = fake.ports();
+        let r = handle(&node_create("1"), &p);
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        let token = r.body_json().unwrap()["token"].as_str().unwrap().to_owned();
+        let secret = crate::config::auth_token_secret(&fake.vars).unwrap();
+        let claims = decode_token(&secret, &token, 0).unwrap();
+        assert_eq!(claims.exp, p.clock.now_unix_seconds() + 600);
+        // Replay: the nonce is spent (401 in Node's envelope).
+        let replay = handle(&node_create("1"), &p);
+        assert_eq!(replay.status, 401);
+        assert!(replay.body_json().unwrap()["error"].is_string());
+        // A second token in the same second differs (it records its nonce).
+        let second = handle(&node_create("2"), &p).body_json().unwrap()["token"].clone();
+        assert_ne!(second, json!(token));
+        // ocean.js 8 signs invalidate as `address + nonce`, ocean.js 9 adds the command.
+        for (nonce, message, t) in [
+            ("3", format!("{CONSUMER}3"), token.clone()),
+            (
+                "4",
+                format!("{CONSUMER}4invalidateAuthToken"),
+                second.as_str().unwrap().to_owned(),
+            ),
+        ] {
+            let r = handle(
+                &node_post(
+                    "/api/services/auth/token/invalidate",
+                    json!({"address": CONSUMER, "nonce": nonce, "signature": sig(&message), "token": t}),
+                ),
+                &p,
+            );
+            assert_eq!(
+                (r.status, r.body_json().unwrap()),
+                (200, json!({"success": true}))
+            );
+            assert!(is_revoked(&fake.kv, &t).unwrap());
+        }
+    }
+
+    #[test]
+    fn node_token_refusals_are_json_and_change_nothing() {
+        let fake = FakePlatform::new(&[("provider_private_key", PROVIDER_KEY)]);
+        let p = fake.ports();
+        let secret = crate::config::auth_token_secret(&fake.vars).unwrap();
+        let foreign = create_token(
+            &secret,
+            "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909",
+            1_800_000_000,
+        );
+        let before = fake.kv.snapshot();
+        let cases = [
+            (
+                node_post(
+                    "/api/services/auth/token",
+                    json!({"address": CONSUMER, "nonce": "1"}),
+                ),
+                400,
+            ),
+            (
+                node_post(
+                    "/api/services/auth/token",
+                    json!({"address": CONSUMER, "nonce": "1", "signature": sig("wrong")}),
+                ),
+                401,
+            ),
+            (
+                node_post(
+                    "/api/services/auth/token",
+                    json!({"address": "0x12", "nonce": "1", "signature": sig("x")}),
+                ),
+                400,
+            ),
+            (
+                node_post(
+                    "/api/services/auth/token/invalidate",
+                    json!({"address": CONSUMER, "nonce": "1", "signature": sig(&format!("{CONSUMER}1"))}),
+                ),
+                400,
+            ),
+            // Someone else's token: refused, and it stays alive.
+            (
+                node_post(
+                    "/api/services/auth/token/invalidate",
+                    json!({"address": CONSUMER, "nonce": "1", "signature": sig(&format!("{CONSUMER}1")), "token": foreign}),
+                ),
+                401,
+            ),
+            (
+                node_post(
+                    "/api/services/auth/token/invalidate",
+                    json!({"address": CONSUMER, "nonce": "1", "signature": sig(&format!("{CONSUMER}1")), "token": "not.a.jwt"}),
+                ),
+                401,
+            ),
+        ];
+        for (req, status) in cases {
+            let r = handle(&req, &p);
+            assert_eq!(r.status, status, "{:?}", r.body_json());
+            assert!(
+                r.body_json().unwrap()["error"].is_string(),
+                "{:?}",
+                r.body_json()
+            );
+        }
+        assert_eq!(fake.kv.snapshot(), before);
+    }
 }
