@@ -192,27 +192,35 @@ if (cfg.computeFileUrl) {
     const env = envs.find((e) => e.free)
     const algorithm = { meta: cfg.algorithm.meta }
     const assets = [{ documentId: data.did, serviceId: 'svc' }]
-    const init = await ProviderInstance.initializeCompute(assets, algorithm, env.id, ZERO_ADDRESS, 3600, providerUrl, consumerAddress, [], cfg.chainId)
+    // A 10-day job: other tests move the shared chain's clock forward by hours, and a
+    // fee whose validUntil the chain has passed no longer counts (the environment is free).
+    const duration = 10 * 24 * 3600
+    const init = await ProviderInstance.initializeCompute(assets, algorithm, env.id, ZERO_ADDRESS, duration, providerUrl, consumerAddress, [], cfg.chainId)
     const datatoken = new Datatoken(consumer, cfg.chainId, config)
     const tx = await orderAsset(data.asset, consumer, config, datatoken, providerUrl, undefined, undefined, init.datasets[0].providerFee)
     const receipt = await tx.wait()
     assets[0].transferTxId = receipt.hash
-    const started = await ProviderInstance.computeStart(providerUrl, consumer, env.id, assets, algorithm, 3600, ZERO_ADDRESS, [], cfg.chainId)
+    const started = await ProviderInstance.computeStart(providerUrl, consumer, env.id, assets, algorithm, duration, ZERO_ADDRESS, [], cfg.chainId)
     const jobs = Array.isArray(started) ? started : [started]
     const status = await ProviderInstance.computeStatus(providerUrl, consumer, jobs[0].jobId)
     const resultUrl = await ProviderInstance.getComputeResultUrl(providerUrl, consumer, jobs[0].jobId, 0)
     const result = await fetch(resultUrl)
     const resultBytes = new Uint8Array(await result.arrayBuffer())
     const stopped = await ProviderInstance.computeStop(jobs[0].jobId, providerUrl, consumer)
+    // The free flavour: signed freeStartCompute, same orders.
+    const free = await ProviderInstance.freeComputeStart(providerUrl, consumer, env.id, assets, algorithm)
     return {
       envCount: envs.length,
       envId: env.id,
+      orderTx: receipt.hash,
+      consumer: consumerAddress,
       init,
       jobs,
       status,
       resultStatus: result.status,
       resultSha256: sha256(resultBytes),
-      stopped
+      stopped,
+      free
     }
   })
 }
