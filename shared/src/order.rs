@@ -115,8 +115,12 @@ pub fn validate_order(
 ) -> Result<std::result::Result<ValidOrder, OrderError>> {
     let refuse = |message: &str| Ok(Err(OrderError(message.to_owned())));
     let cached = rpc.cached_receipt(&query.tx);
-    let mut calls = vec![
-        RpcCall {
+    // "This NFT deployed this datatoken" never stops being true: asked once.
+    let deployed_flag = format!("deployed:{:#x}:{:#x}", query.nft, query.datatoken);
+    let known_deployed = rpc.cached_flag(&deployed_flag);
+    let mut calls = Vec::with_capacity(3);
+    if !known_deployed {
+        calls.push(RpcCall {
             method: "eth_call",
             params: Rpc::eth_call_params(
                 &query.nft,
@@ -124,12 +128,12 @@ pub fn validate_order(
                     datatoken: query.datatoken,
                 },
             ),
-        },
-        RpcCall {
-            method: "eth_getBlockByNumber",
-            params: json!(["latest", false]),
-        },
-    ];
+        });
+    }
+    calls.push(RpcCall {
+        method: "eth_getBlockByNumber",
+        params: json!(["latest", false]),
+    });
     if cached.is_none() {
         calls.push(RpcCall {
             method: "eth_getTransactionReceipt",
@@ -137,7 +141,16 @@ pub fn validate_order(
         });
     }
     let mut answers = rpc.batch(&calls)?.into_iter();
-    let deployed = rpc.decode_call::<isDeployedCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
+    let deployed = if known_deployed {
+        Ok(true)
+    } else {
+        let deployed =
+            rpc.decode_call::<isDeployedCall>(answers.next().unwrap_or(Ok(Value::Null)))?;
+        if deployed == Ok(true) {
+            rpc.cache_flag(&deployed_flag);
+        }
+        deployed
+    };
     let now = block_timestamp(answers.next().unwrap_or(Ok(Value::Null)))
         .ok_or_else(|| {
             ProviderError::Upstream("The chain did not report its latest block.".into())
@@ -290,9 +303,12 @@ mod tests {
         });
         FakeHttp::new(move |req| {
             let calls: Value = serde_json::from_slice(&req.body).unwrap();
+            let single = !calls.is_array();
+            let calls = match calls {
+                Value::Array(calls) => calls,
+                one => vec![one],
+            };
             let answers: Vec<Value> = calls
-                .as_array()
-                .unwrap()
                 .iter()
                 .map(|call| {
                     let result = match call["method"].as_str().unwrap() {
@@ -306,7 +322,12 @@ mod tests {
                     json!({"id": call["id"], "result": result})
                 })
                 .collect();
-            Ok((200, vec![], Value::Array(answers).to_string().into_bytes()))
+            let body = if single {
+                answers[0].clone()
+            } else {
+                Value::Array(answers)
+            };
+            Ok((200, vec![], body.to_string().into_bytes()))
         })
     }
 
@@ -401,5 +422,60 @@ mod tests {
                 assert_eq!(refusal.0, "The order has expired.");
             }
         }
+    }
+
+    #[test]
+    fn a_second_validation_asks_only_for_the_latest_block() {
+        let datatoken = Address::repeat_byte(7);
+        let consumer = Address::repeat_byte(5);
+        let chain = Chain {
+            id: 8996,
+            rpc_urls: vec!["http://rpc".into()],
+            key: ProviderKey::parse(KEY).unwrap(),
+        };
+        let node = node(datatoken, datatoken, consumer);
+        let kv = MemoryKeyValue::default();
+        let rpc = Rpc::new(&chain, &node, &kv, Duration::from_secs(1));
+        assert!(
+            validate_order(&rpc, &query(datatoken, consumer))
+                .unwrap()
+                .is_ok()
+        );
+        assert!(
+            validate_order(&rpc, &query(datatoken, consumer))
+                .unwrap()
+                .is_ok()
+        );
+        let requests = node.requests.lock().unwrap();
+        let methods = |body: &[u8]| -> Vec<String> {
+            let calls: Value = serde_json::from_slice(body).unwrap();
+            let calls = match calls {
+                Value::Array(calls) => calls,
+                one => vec![one],
+            };
+            calls
+                .iter()
+                .map(|c| c["method"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            methods(&requests[0].body),
+            [
+                "eth_call",
+                "eth_getBlockByNumber",
+                "eth_getTransactionReceipt"
+            ]
+        );
+        // The receipt of a mined transaction and the NFT's deployment never change; the
+        // latest block (order expiry) is always read.
+        assert_eq!(methods(&requests[1].body), ["eth_getBlockByNumber"]);
+        // Another datatoken of the same NFT is asked about again.
+        drop(requests);
+        let other = Address::repeat_byte(8);
+        let _ = validate_order(&rpc, &query(other, consumer));
+        assert_eq!(
+            methods(&node.requests.lock().unwrap()[2].body)[0],
+            "eth_call"
+        );
     }
 }

@@ -90,6 +90,13 @@ impl fmt::Display for HttpError {
 pub trait BodyStream {
     /// The next chunk, or `None` at the end.
     fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError>;
+
+    /// The platform's own stream behind this body, when the platform can move the rest
+    /// of it to the response itself (`wasi:io` splice: the bytes never enter the
+    /// component). `None` (the default) keeps the copy loop.
+    fn platform_stream(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// An outbound response whose body has not been read yet.

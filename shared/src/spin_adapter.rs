@@ -165,6 +165,16 @@ pub async fn serve(
             // The status is already sent; an upstream failure mid-way can only cut the
             // body short, which the client sees as a truncated (resumable) download.
             let mut ok = out.write_all();
+            if ok
+                && let Some(upstream) = body
+                    .platform_stream()
+                    .and_then(|any| any.downcast_ref::<SpinBody>())
+            {
+                // The rest moves inside the platform, without entering the component.
+                out.splice_all(&upstream.stream);
+                out.finish();
+                return;
+            }
             while ok {
                 match body.next_chunk() {
                     Ok(Some(chunk)) => {
@@ -283,6 +293,25 @@ impl ResponseWriter {
         let ok = write_blocking(stream, &self.pending);
         self.pending.clear();
         ok
+    }
+
+    /// Moves the rest of `source` into the body inside the platform (`wasi:io`
+    /// splice), up to 1 MiB per call, until the source ends, fails, or the client goes
+    /// away.
+    fn splice_all(&mut self, source: &wasi::io::streams::InputStream) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        loop {
+            match stream.blocking_splice(source, 1 << 20) {
+                Ok(0) => source.subscribe().block(),
+                Ok(_) => {}
+                // The source ended (or failed), or the client went away: either way the
+                // body is over.
+                Err(_) => break,
+            }
+        }
+        let _ = stream.blocking_flush();
     }
 
     fn finish(mut self) {
@@ -492,6 +521,10 @@ struct SpinBody {
 }
 
 impl BodyStream for SpinBody {
+    fn platform_stream(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, HttpError> {
         loop {
             match self.stream.blocking_read(64 * 1024) {

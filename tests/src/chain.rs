@@ -325,6 +325,12 @@ impl LocalChain {
         }
     }
 
+    /// The wrapper shell whose child is the chain's node process (benchmarks read its
+    /// CPU time).
+    pub fn wrapper_pid(&self) -> Option<u32> {
+        self.child.lock().ok().map(|child| child.id())
+    }
+
     /// A JSON-RPC call; panics on an error answer.
     pub fn rpc(&self, method: &str, params: Value) -> Value {
         rpc_raw(&self.rpc_url, method, params).unwrap_or_else(|| panic!("{method} failed"))

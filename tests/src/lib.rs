@@ -290,14 +290,43 @@ impl Provider {
         children.split_whitespace().next()?.parse().ok()
     }
 
-    /// The runner's peak resident memory so far (`VmHWM`), in KiB.
+    /// The runner and every process it started (`spin up` runs its HTTP trigger in a
+    /// child process).
+    pub fn runner_processes(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.runner_pid().into_iter().collect();
+        let mut next = 0;
+        while next < all.len() {
+            let pid = all[next];
+            next += 1;
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten();
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                all.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        all
+    }
+
+    /// The largest peak resident memory so far (`VmHWM`) of the runner's processes, in
+    /// KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.runner_pid()?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        self.runner_processes()
+            .into_iter()
+            .filter_map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .max()
     }
 
     /// `base_url` + path.

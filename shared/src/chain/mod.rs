@@ -335,6 +335,21 @@ impl<'a> Rpc<'a> {
         )
     }
 
+    /// A cached value (the caller encodes its own expiry in it).
+    pub fn cached_value(&self, name: &str) -> Option<Vec<u8>> {
+        self.kv
+            .get(&format!("chain-cache:{}:{name}", self.chain.id))
+            .ok()
+            .flatten()
+    }
+
+    /// Caches a value; a store failure only means the next read asks the chain.
+    pub fn cache_value(&self, name: &str, value: &[u8]) {
+        let _ = self
+            .kv
+            .set(&format!("chain-cache:{}:{name}", self.chain.id), value);
+    }
+
     /// Records an immutable fact.
     pub fn cache_flag(&self, name: &str) {
         let _ = self

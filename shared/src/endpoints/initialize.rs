@@ -6,7 +6,7 @@
 use alloy_primitives::U256;
 use serde_json::json;
 
-use crate::asset::consumable::check_consumable;
+use crate::asset::consumable::{StateFreshness, check_consumable_with};
 use crate::asset::fetch::{contract_content, http_details};
 use crate::asset::files::FileRequest;
 use crate::asset::files::reachable_file;
@@ -32,7 +32,13 @@ pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiRe
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-    check_consumable(&rpc, &ddo, &consumer)?;
+    // A quote may use a metadata state as old as the cached DDO it is computed from;
+    // the download re-reads it live.
+    let freshness = StateFreshness::UpTo {
+        now: platform.clock.now_unix_seconds(),
+        seconds: platform.settings.ddo_cache_seconds()?,
+    };
+    check_consumable_with(&rpc, &ddo, &consumer, freshness)?;
     let service = &ddo.services[index];
     if service.service_type == "compute" {
         return Err(ProviderError::BadRequest(format!(
