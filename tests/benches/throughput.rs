@@ -8,15 +8,17 @@
 //!   the chain reads, JSON-RPC calls per request and the chain's (ganache's) CPU per
 //!   request;
 //! - a large signed download's throughput **as a ratio to a direct download of the same
-//!   file from the same origin in the same run**, with the runner's peak RSS before and
-//!   after (flat memory: the file is far larger than the growth).
+//!   file from the same origin in the same run**, from an unpaced loopback origin (the
+//!   platform's ceiling) and from one paced like a fast remote store, with the runner's
+//!   peak RSS before and after (flat memory: the file is far larger than the growth).
 //!
 //! Many-connection loads use `wrk` when it is installed (Debian package `wrk`), else
 //! client threads in this process.
 //!
 //! Run: `cargo bench -p provider-e2e --bench throughput` (env: `SPIN_BIN`,
 //! `BENCH_SECONDS` per measurement, default 5; `BENCH_CONNECTIONS`, default `1,16`;
-//! `BENCH_DOWNLOAD_MIB`, default 1024). A benchmark, not a test: it asserts nothing
+//! `BENCH_DOWNLOAD_MIB`, default 1024; `BENCH_PACED_MBPS`, the second origin's pace,
+//! default 800). A benchmark, not a test: it asserts nothing
 //! about speed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -248,7 +250,9 @@ fn platform_name() -> String {
 /// A loopback origin that serves `/bulk` (`size` bytes of a repeating pattern, with
 /// `Content-Length`) from one static buffer, as fast as loopback allows: the same
 /// origin for the direct and the provider download.
-fn bulk_origin(size: u64) -> String {
+/// With `pace` (bytes/second), the origin sends no faster than that, as a remote
+/// object store or a 10 GbE link would.
+fn bulk_origin(size: u64, pace: Option<f64>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/bulk", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -286,12 +290,19 @@ fn bulk_origin(size: u64) -> String {
                         continue;
                     }
                     let mut left = size;
+                    let started = Instant::now();
                     while left > 0 {
                         let n = left.min(chunk.len() as u64) as usize;
                         if writer.write_all(&chunk[..n]).is_err() {
                             return;
                         }
                         left -= n as u64;
+                        if let Some(rate) = pace {
+                            let due = Duration::from_secs_f64((size - left) as f64 / rate);
+                            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                                std::thread::sleep(wait);
+                            }
+                        }
                     }
                 }
             });
@@ -334,7 +345,7 @@ struct ConsumeSetup {
     consumer: Account,
 }
 
-fn consume_setup(bulk_url: &str) -> ConsumeSetup {
+fn consume_setup(bulk_url: &str, paced_url: &str) -> ConsumeSetup {
     let chain = chain::LocalChain::start();
     let files = shared_file_server();
     files.add_file("bench-small.csv", b"id,value\n1,alpha\n2,beta\n".to_vec());
@@ -346,6 +357,7 @@ fn consume_setup(bulk_url: &str) -> ConsumeSetup {
         &[
             serde_json::json!({"type": "url", "url": format!("{}/files/bench-small.csv", files.url)}),
             serde_json::json!({"type": "url", "url": bulk_url}),
+            serde_json::json!({"type": "url", "url": paced_url}),
         ],
         0,
     );
@@ -512,8 +524,10 @@ fn main() {
     // Chain reads: quotes, and signed downloads of an ordered dataset (each checks the
     // signature, the order on the chain and streams from a loopback origin). Downloads
     // use one connection: the consumer's nonces must rise strictly.
-    let bulk_url = bulk_origin(download_mib * 1024 * 1024);
-    let setup = consume_setup(&bulk_url);
+    let paced_mb_s = env_number("BENCH_PACED_MBPS", 800);
+    let bulk_url = bulk_origin(download_mib * 1024 * 1024, None);
+    let paced_url = bulk_origin(download_mib * 1024 * 1024, Some(paced_mb_s as f64 * 1e6));
+    let setup = consume_setup(&bulk_url, &paced_url);
     let watch = Watch {
         runner: setup.provider.runner_processes(),
         chain: setup
@@ -588,25 +602,30 @@ fn main() {
         },
     );
 
-    println!("\nlarge download ({download_mib} MiB, same origin, same run):");
     let rss_before = setup.provider.peak_rss_kib();
-    let (direct_bytes, direct_seconds) = timed_download(&bulk_url);
-    let (proxied_bytes, proxied_seconds) = timed_download(&download_url(1));
-    assert_eq!(direct_bytes, proxied_bytes, "the download is incomplete");
-    let rss_after = setup.provider.peak_rss_kib();
     let mb_s = |bytes: u64, seconds: f64| bytes as f64 / seconds / 1e6;
-    println!(
-        "direct from the origin     {:>8.0} MB/s  ({direct_bytes} bytes in {direct_seconds:.2} s)",
-        mb_s(direct_bytes, direct_seconds)
-    );
-    println!(
-        "through the provider       {:>8.0} MB/s  ({proxied_bytes} bytes in {proxied_seconds:.2} s)",
-        mb_s(proxied_bytes, proxied_seconds)
-    );
-    println!(
-        "ratio (provider / direct)  {:>8.2}",
-        direct_seconds / proxied_seconds
-    );
+    for (label, origin, index) in [
+        ("loopback origin, unpaced".to_owned(), &bulk_url, 1),
+        (format!("origin paced at {paced_mb_s} MB/s"), &paced_url, 2),
+    ] {
+        println!("\nlarge download ({download_mib} MiB, {label}, same run):");
+        let (direct_bytes, direct_seconds) = timed_download(origin);
+        let (proxied_bytes, proxied_seconds) = timed_download(&download_url(index));
+        assert_eq!(direct_bytes, proxied_bytes, "the download is incomplete");
+        println!(
+            "direct from the origin     {:>8.0} MB/s  ({direct_bytes} bytes in {direct_seconds:.2} s)",
+            mb_s(direct_bytes, direct_seconds)
+        );
+        println!(
+            "through the provider       {:>8.0} MB/s  ({proxied_bytes} bytes in {proxied_seconds:.2} s)",
+            mb_s(proxied_bytes, proxied_seconds)
+        );
+        println!(
+            "ratio (provider / direct)  {:>8.2}",
+            direct_seconds / proxied_seconds
+        );
+    }
+    let rss_after = setup.provider.peak_rss_kib();
     println!(
         "runner peak RSS            {} KiB before, {} KiB after",
         rss_before.map_or("-".into(), |k| k.to_string()),
