@@ -56,6 +56,8 @@ pub struct LoadOptions {
     pub runtime_config: Option<PathBuf>,
     /// `--state-dir` (default: `.spin` next to the manifest).
     pub state_dir: Option<PathBuf>,
+    /// `-c/--component-id`: serve only these components (empty: all), as `spin up -c`.
+    pub components: Vec<String>,
 }
 
 fn open_stores(cfg: &RuntimeConfig) -> Result<BTreeMap<String, Arc<KvDb>>> {
@@ -81,7 +83,30 @@ fn open_stores(cfg: &RuntimeConfig) -> Result<BTreeMap<String, Arc<KvDb>>> {
 impl App {
     /// Loads, validates, compiles and links everything. Errors name what is wrong.
     pub fn load(opts: &LoadOptions, warn: &mut dyn FnMut(String)) -> Result<Self> {
-        let manifest = Manifest::load(&opts.manifest)?;
+        let mut manifest = Manifest::load(&opts.manifest)?;
+        if !opts.components.is_empty() {
+            for id in &opts.components {
+                if !manifest.components.contains_key(id) {
+                    anyhow::bail!(
+                        "specified component {id:?} not found in application (components: {})",
+                        manifest
+                            .components
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+            // Only the selected components are loaded, and only their routes served:
+            // every other path is a 404 from this process, as with `spin up -c`.
+            manifest
+                .components
+                .retain(|id, _| opts.components.contains(id));
+            manifest
+                .http_routes
+                .retain(|(_, component)| opts.components.contains(component));
+        }
         for w in &manifest.warnings {
             warn(w.clone());
         }

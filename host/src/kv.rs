@@ -1,4 +1,5 @@
-//! SQLite key-value storage, compatible with Spin's `type = "spin"` store.
+//! Key-value storage: SQLite, compatible with Spin's `type = "spin"` store, or Redis
+//! (`type = "redis"`, see [`crate::kv_redis`]).
 //!
 //! Same table as Spin (`spin_key_value(store, key, value)`, counters as 8-byte
 //! little-endian `i64`), so a database file can move between this host and `spin up`.
@@ -57,6 +58,8 @@ enum Pool {
     },
     /// One connection: an in-memory database exists per connection.
     Memory(Mutex<Connection>),
+    /// A Redis server (labels sharing a URL share its keys, as in Spin).
+    Redis(crate::kv_redis::RedisStore),
 }
 
 /// One SQLite database holding any number of labelled stores.
@@ -69,6 +72,7 @@ impl std::fmt::Debug for KvDb {
         match &self.pool {
             Pool::File { path, .. } => write!(f, "KvDb({})", path.display()),
             Pool::Memory(_) => f.write_str("KvDb(:memory:)"),
+            Pool::Redis(store) => write!(f, "KvDb({store:?})"),
         }
     }
 }
@@ -127,6 +131,12 @@ impl KvDb {
     /// Opens (creating if needed) the database at `location`.
     pub fn open(location: &KvLocation) -> Result<Self> {
         match location {
+            KvLocation::Redis(url) => {
+                let url = crate::kv_redis::RedisUrl::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+                Ok(Self {
+                    pool: Pool::Redis(crate::kv_redis::RedisStore::new(url)),
+                })
+            }
             KvLocation::Memory => {
                 let conn = Connection::open_in_memory()?;
                 configure(&conn)?;
@@ -193,6 +203,7 @@ impl KvDb {
 
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> KvResult<T>) -> KvResult<T> {
         match &self.pool {
+            Pool::Redis(_) => Err(KvError::Other("not a SQLite store".into())),
             Pool::Memory(conn) => f(&lock(conn)),
             Pool::File { idle, .. } => {
                 let conn = lock(idle).pop();
@@ -209,6 +220,9 @@ impl KvDb {
 
     /// The value of `key`, if any.
     pub fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.get(key);
+        }
         self.with_conn(|c| {
             Ok(
                 c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -220,6 +234,9 @@ impl KvDb {
 
     /// Sets `key` to `value`.
     pub fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.set(key, value);
+        }
         self.with_conn(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
@@ -232,6 +249,9 @@ impl KvDb {
 
     /// Deletes `key` (no error if it does not exist).
     pub fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.delete(key);
+        }
         self.with_conn(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![store, key])?;
@@ -241,6 +261,9 @@ impl KvDb {
 
     /// Whether `key` exists.
     pub fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.exists(key);
+        }
         self.with_conn(|c| {
             Ok(c.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
@@ -251,6 +274,9 @@ impl KvDb {
 
     /// All keys of a store.
     pub fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.keys();
+        }
         self.with_conn(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
@@ -264,6 +290,9 @@ impl KvDb {
     /// Atomically adds `delta` to the counter at `key` (missing = 0) and returns the new
     /// value.
     pub fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.increment(key, delta);
+        }
         self.with_conn(|c| {
             let bytes: Vec<u8> = c
                 .prepare_cached(
@@ -290,6 +319,9 @@ impl KvDb {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.compare_and_swap(key, expected, new);
+        }
         self.with_conn(|c| {
             let changed = match expected {
                 None => c
@@ -311,6 +343,9 @@ impl KvDb {
 
     /// Values of several keys (`None` for missing ones), in the order given.
     pub fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.get_many(keys);
+        }
         self.with_conn(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
@@ -322,6 +357,9 @@ impl KvDb {
 
     /// Sets several keys in one transaction.
     pub fn set_many(&self, store: &str, items: &[(String, Vec<u8>)]) -> KvResult<()> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.set_many(items);
+        }
         self.with_conn(|c| {
             c.execute_batch("BEGIN IMMEDIATE")?;
             let res = (|| -> KvResult<()> {
@@ -340,6 +378,9 @@ impl KvDb {
 
     /// Deletes several keys in one transaction.
     pub fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        if let Pool::Redis(redis) = &self.pool {
+            return redis.delete_many(keys);
+        }
         self.with_conn(|c| {
             c.execute_batch("BEGIN IMMEDIATE")?;
             let res = (|| -> KvResult<()> {

@@ -22,6 +22,7 @@ pub mod app;
 pub mod compile;
 pub mod instance;
 pub mod kv;
+pub mod kv_redis;
 pub mod manifest;
 pub mod netblock;
 pub mod outbound_http;
@@ -49,6 +50,8 @@ pub struct UpOptions {
     /// `--tcp-nodelay`: set `TCP_NODELAY` on accepted connections. Off by default,
     /// as in Spin 4.0.2, so that what stalls under Spin stalls here too.
     pub tcp_nodelay: bool,
+    /// `-c/--component-id`: serve only these components (empty: all).
+    pub components: Vec<String>,
 }
 
 /// Installs the SIGINT/SIGTERM handlers now (before anything is loaded or printed, so
@@ -83,6 +86,7 @@ pub async fn up(opts: UpOptions) -> Result<()> {
         manifest,
         runtime_config: opts.runtime_config.clone(),
         state_dir: opts.state_dir.clone(),
+        components: opts.components.clone(),
     };
     let (loaded, took) =
         app::timed(|| app::App::load(&load, &mut |w| crate::elog!("spin-host: warning: {w}")));

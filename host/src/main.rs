@@ -1,4 +1,4 @@
-//! `spin-host up [-f spin.toml] [--listen ADDR] [--runtime-config-file FILE] [--state-dir DIR]`
+//! `spin-host up [-f spin.toml] [--listen ADDR] [--runtime-config-file FILE] [--state-dir DIR] [-c ID]...`
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +42,10 @@ enum Command {
         /// host by default, so Nagle/delayed-ACK stalls show up here as they do there).
         #[arg(long = "tcp-nodelay")]
         tcp_nodelay: bool,
+        /// Serve only this component (repeatable), as `spin up -c`: one process per
+        /// endpoint group behind path routing.
+        #[arg(short = 'c', long = "component-id", value_name = "ID")]
+        component_id: Vec<String>,
     },
 }
 
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         state_dir,
         quiet,
         tcp_nodelay,
+        component_id,
     } = cli.command;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         state_dir,
         quiet,
         tcp_nodelay,
+        components: component_id,
     }));
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {

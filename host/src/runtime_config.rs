@@ -3,8 +3,12 @@
 //! Supported:
 //! ```toml
 //! [key_value_store.default]      # any label; `default` always exists
-//! type = "spin"                  # SQLite; the only type supported here
+//! type = "spin"                  # SQLite
 //! path = "data/kv.db"            # relative to this file's directory
+//!
+//! [key_value_store.shared]
+//! type = "redis"                 # Redis, as Spin's `redis` store
+//! url = "redis://127.0.0.1:6379"
 //!
 //! [outbound_networking]
 //! block_networks = ["private", "203.0.113.0/24"]
@@ -25,6 +29,8 @@ pub enum KvLocation {
     File(PathBuf),
     /// An in-memory database (a `type = "spin"` store without `path`, as in Spin).
     Memory,
+    /// A Redis server (`type = "redis"`, `url = "redis://…"`).
+    Redis(String),
 }
 
 /// The parsed runtime config.
@@ -50,6 +56,8 @@ struct RawKv {
     ty: String,
     #[serde(default)]
     path: Option<PathBuf>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,16 +100,25 @@ impl RuntimeConfig {
         })?;
         let mut cfg = Self::defaults(state_dir);
         for (label, kv) in raw.key_value_store {
-            if kv.ty != "spin" {
-                bail!(
-                    "key_value_store.{label}: type {:?} is not supported by spin-host (only \"spin\")",
-                    kv.ty
-                );
-            }
-            let loc = match kv.path {
-                Some(p) if p.is_absolute() => KvLocation::File(p),
-                Some(p) => KvLocation::File(base.join(p)),
-                None => KvLocation::Memory,
+            let loc = match kv.ty.as_str() {
+                "spin" => match kv.path {
+                    Some(p) if p.is_absolute() => KvLocation::File(p),
+                    Some(p) => KvLocation::File(base.join(p)),
+                    None => KvLocation::Memory,
+                },
+                "redis" => {
+                    let Some(url) = kv.url else {
+                        bail!(
+                            "key_value_store.{label}: type \"redis\" needs `url = \"redis://…\"`"
+                        );
+                    };
+                    crate::kv_redis::RedisUrl::parse(&url)
+                        .map_err(|e| anyhow::anyhow!("key_value_store.{label}: {e}"))?;
+                    KvLocation::Redis(url)
+                }
+                other => bail!(
+                    "key_value_store.{label}: type {other:?} is not supported by spin-host (only \"spin\" and \"redis\")"
+                ),
             };
             cfg.kv_stores.insert(label, loc);
         }
@@ -163,15 +180,32 @@ type = "vault"
     }
 
     #[test]
-    fn errors() {
-        let redis = "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"";
-        let err = RuntimeConfig::parse(redis, Path::new("/"), Path::new("/s"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("key_value_store.default") && err.contains("redis"),
-            "{err}"
+    fn redis_stores_and_errors() {
+        let redis = "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x:6380/1\"";
+        let c = RuntimeConfig::parse(redis, Path::new("/"), Path::new("/s")).unwrap();
+        assert_eq!(
+            c.kv_stores["default"],
+            KvLocation::Redis("redis://x:6380/1".into())
         );
+        for (text, needle) in [
+            ("[key_value_store.default]\ntype = \"redis\"", "needs `url"),
+            (
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"",
+                "redis://",
+            ),
+            (
+                "[key_value_store.default]\ntype = \"azure_cosmos\"",
+                "not supported",
+            ),
+        ] {
+            let err = RuntimeConfig::parse(text, Path::new("/"), Path::new("/s"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("key_value_store.default") && err.contains(needle),
+                "{err}"
+            );
+        }
         let bad = "[outbound_networking]\nblock_networks = [\"bogus\"]";
         assert!(RuntimeConfig::parse(bad, Path::new("/"), Path::new("/s")).is_err());
     }

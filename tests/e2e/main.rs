@@ -5,6 +5,8 @@
 mod compute;
 mod consume;
 mod decrypt;
+mod deploy;
 mod fileinfo;
 mod foundation;
 mod oceanjs;
+mod scale;

@@ -11,6 +11,8 @@ pub mod assets;
 pub mod chain;
 pub mod file_server;
 pub mod indexer;
+pub mod path_router;
+pub mod redis;
 pub mod rpc_proxy;
 
 use std::collections::BTreeMap;
@@ -207,18 +209,40 @@ impl Provider {
         vars: BTreeMap<String, String>,
         extra: &str,
     ) -> Self {
+        let kv = format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            state_dir.join("kv.db").display()
+        );
+        Self::launch(state_dir, vars, &format!("{kv}\n{extra}"), &[])
+    }
+
+    /// Starts a provider whose default key-value store is the Redis server at
+    /// `redis_url` (as Spin configures it), serving only `components` (all when
+    /// empty, else `-c` for each, as `spin up -c`). Outbound blocking is off: the
+    /// chain and the test servers live on loopback.
+    pub fn start_shared(
+        state_dir: &Path,
+        vars: BTreeMap<String, String>,
+        redis_url: &str,
+        components: &[&str],
+    ) -> Self {
+        let config = format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n[outbound_networking]\nblock_networks = []\n"
+        );
+        Self::launch(state_dir, vars, &config, components)
+    }
+
+    fn launch(
+        state_dir: &Path,
+        vars: BTreeMap<String, String>,
+        config: &str,
+        components: &[&str],
+    ) -> Self {
         ensure_built();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let runtime_config = state_dir.join("runtime-config.toml");
-        std::fs::write(
-            &runtime_config,
-            format!(
-                "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n\n{extra}",
-                state_dir.join("kv.db").display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&runtime_config, config).unwrap();
         // The runner is started under `sh` that kills it when our stdin pipe closes, so
         // a provider shared by a whole test binary never outlives the binary.
         let mut command = Command::new("sh");
@@ -231,6 +255,7 @@ impl Provider {
             .arg(workspace_root().join("spin.toml"))
             .args(["--listen", &listen, "--runtime-config-file"])
             .arg(&runtime_config)
+            .args(components.iter().flat_map(|c| ["-c", c]))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(state_dir.join("provider.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::inherit()));
@@ -327,6 +352,14 @@ impl Provider {
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             })
             .max()
+    }
+
+    /// Kills the runner and its processes with SIGKILL, as a node failure would (no
+    /// shutdown, no flush).
+    pub fn kill9(&self) {
+        for pid in self.runner_processes() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 
     /// `base_url` + path.
@@ -471,6 +504,21 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         Some(bytes) => reply(agent.run(builder.body(bytes.to_vec()).unwrap())),
         None => reply(agent.run(builder.body(()).unwrap())),
     }
+}
+
+/// `GET url`, giving up after `timeout` (then status 0, as for no answer at all).
+pub fn get_within(url: &str, timeout: Duration) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
+    reply(agent.run(ureq::http::Request::get(url).body(()).unwrap()))
+}
+
+/// Whether the end-to-end tests run under a real Spin (`SPIN_BIN`).
+pub fn under_spin() -> bool {
+    spin_bin().is_some()
 }
 
 /// `GET url`.
