@@ -289,7 +289,9 @@ fn redis_down_is_a_clear_503_and_service_resumes_when_it_returns() {
     redis.resume();
     let resumed = Instant::now();
     while get_within(&nonce_url, Duration::from_secs(2)).status != 200 {
-        assert!(resumed.elapsed() < Duration::from_secs(120), "no recovery");
+        // Spin 4.0.2's Redis client has been measured to take ~100 s to reconnect.
+        let patience = Duration::from_secs(if under_spin() { 300 } else { 30 });
+        assert!(resumed.elapsed() < patience, "no recovery");
         std::thread::sleep(Duration::from_millis(20));
     }
     let recovery = resumed.elapsed();
