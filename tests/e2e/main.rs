@@ -6,6 +6,7 @@ mod compute;
 mod consume;
 mod decrypt;
 mod deploy;
+mod devstack;
 mod fileinfo;
 mod foundation;
 mod oceanjs;

@@ -91,22 +91,6 @@ fn flow() -> &'static Value {
     })
 }
 
-fn ensure_oceanjs() {
-    let dir = workspace_root().join("tests/oceanjs");
-    if dir
-        .join("node_modules/@oceanprotocol/lib/dist/lib.cjs")
-        .exists()
-    {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-        .current_dir(&dir)
-        .status()
-        .expect("run npm ci in tests/oceanjs (is Node.js installed?)");
-    assert!(status.success(), "npm ci in tests/oceanjs failed");
-}
-
 /// A step's value, or a panic naming the step and showing ocean.js's error.
 fn step(name: &str) -> &'static Value {
     let step = &flow()["steps"][name];

@@ -508,9 +508,21 @@ impl LocalChain {
 
     /// Stores `data` (with `flags` and the sha256 of `plain`) as the NFT's metadata.
     pub fn set_metadata(&self, nft: Address, flags: u8, data: Vec<u8>, plain: &[u8]) -> B256 {
+        self.set_metadata_for("http://127.0.0.1:3000", nft, flags, data, plain)
+    }
+
+    /// [`Self::set_metadata`] naming `decryptor_url` as the provider that decrypts it.
+    pub fn set_metadata_for(
+        &self,
+        decryptor_url: &str,
+        nft: Address,
+        flags: u8,
+        data: Vec<u8>,
+        plain: &[u8],
+    ) -> B256 {
         let call = setMetaDataCall {
             state: 0,
-            decryptorUrl: "http://127.0.0.1:3000".into(),
+            decryptorUrl: decryptor_url.into(),
             decryptorAddress: format!("{:#x}", self.accounts.provider),
             flags: Bytes::from(vec![flags]),
             data: Bytes::from(data),

@@ -238,9 +238,30 @@ impl Provider {
         config: &str,
         components: &[&str],
     ) -> Self {
+        Self::launch_on(state_dir, vars, config, components, None)
+    }
+
+    /// Like [`Self::start`] (SQLite store, outbound blocking per
+    /// `allow_non_public_ip`), listening on `listen` instead of a free port.
+    pub fn start_listening(state_dir: &Path, vars: BTreeMap<String, String>, listen: &str) -> Self {
+        let allow_private = vars.get("allow_non_public_ip").is_some_and(|v| v == "true");
+        let block = if allow_private { "[]" } else { "[\"private\"]" };
+        let config = format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n\n[outbound_networking]\nblock_networks = {block}\n",
+            state_dir.join("kv.db").display()
+        );
+        Self::launch_on(state_dir, vars, &config, &[], Some(listen.to_owned()))
+    }
+
+    fn launch_on(
+        state_dir: &Path,
+        vars: BTreeMap<String, String>,
+        config: &str,
+        components: &[&str],
+        listen: Option<String>,
+    ) -> Self {
         ensure_built();
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = listen.unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
         let runtime_config = state_dir.join("runtime-config.toml");
         std::fs::write(&runtime_config, config).unwrap();
         // The runner is started under `sh` that kills it when our stdin pipe closes, so
@@ -374,6 +395,26 @@ impl Drop for Provider {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// Installs ocean.js 8.6.2 (pinned in `tests/oceanjs/package-lock.json`) if missing.
+pub fn ensure_oceanjs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = workspace_root().join("tests/oceanjs");
+        if dir
+            .join("node_modules/@oceanprotocol/lib/dist/lib.cjs")
+            .exists()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm ci in tests/oceanjs (is Node.js installed?)");
+        assert!(status.success(), "npm ci in tests/oceanjs failed");
+    });
 }
 
 /// The provider shared by all tests of one test binary (state in a temp dir).
