@@ -145,12 +145,8 @@ const fn alias_op(
     name: &'static str,
 ) -> Operation {
     Operation {
-        method,
-        path,
-        component,
-        name,
-        compute: false,
         listed: false,
+        ..op(method, path, component, name)
     }
 }
 
