@@ -171,8 +171,11 @@ pub async fn serve(
                     .and_then(|any| any.downcast_ref::<SpinBody>())
             {
                 // The rest moves inside the platform, without entering the component.
-                out.splice_all(&upstream.stream);
-                out.finish();
+                if out.splice_all(&upstream.stream) {
+                    out.finish();
+                } else {
+                    out.abort();
+                }
                 return;
             }
             while ok {
@@ -181,7 +184,12 @@ pub async fn serve(
                         out.pending = chunk;
                         ok = out.write_all();
                     }
-                    _ => break,
+                    Ok(None) => break,
+                    // The upstream failed mid-body: the answer must not look complete.
+                    Err(_) => {
+                        out.abort();
+                        return;
+                    }
                 }
             }
             out.finish();
@@ -297,21 +305,31 @@ impl ResponseWriter {
 
     /// Moves the rest of `source` into the body inside the platform (`wasi:io`
     /// splice), up to 1 MiB per call, until the source ends, fails, or the client goes
-    /// away.
-    fn splice_all(&mut self, source: &wasi::io::streams::InputStream) {
+    /// away. `false` when the source failed: the body is incomplete.
+    fn splice_all(&mut self, source: &wasi::io::streams::InputStream) -> bool {
         let Some(stream) = self.stream.as_ref() else {
-            return;
+            return true;
         };
         loop {
             match stream.blocking_splice(source, 1 << 20) {
                 Ok(0) => source.subscribe().block(),
                 Ok(_) => {}
-                // The source ended (or failed), or the client went away: either way the
-                // body is over.
-                Err(_) => break,
+                // The source ended, or the client went away.
+                Err(StreamError::Closed) => break,
+                // A stream failed: the upstream (or the client's connection) broke.
+                Err(StreamError::LastOperationFailed(_)) => return false,
             }
         }
         let _ = stream.blocking_flush();
+        true
+    }
+
+    /// Ends the response without finishing its body, so the platform aborts it: a
+    /// chunked answer then lacks its terminating chunk and a sized one its tail, and
+    /// the client sees a cut download instead of a complete-looking one.
+    fn abort(mut self) {
+        drop(self.stream.take());
+        drop(self.body.take());
     }
 
     fn finish(mut self) {

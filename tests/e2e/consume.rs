@@ -919,3 +919,81 @@ fn a_streamed_download_sends_its_head_with_the_first_bytes() {
     assert_eq!(first_read.len(), total, "{text}");
     assert!(first_read.ends_with(SMALL));
 }
+
+/// Reads a raw HTTP/1.1 answer to EOF; (head, decoded body, whether the chunked body
+/// ended with its terminating chunk).
+fn raw_chunked_get(url: &str) -> (String, Vec<u8>, bool) {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let mut body = &raw[split + 4..];
+    let mut decoded = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return (head, decoded, false);
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        if size == 0 {
+            return (head, decoded, true);
+        }
+        let start = line_end + 2;
+        if body.len() < start + size + 2 {
+            decoded.extend_from_slice(&body[start.min(body.len())..]);
+            return (head, decoded, false);
+        }
+        decoded.extend_from_slice(&body[start..start + size]);
+        body = &body[start + size + 2..];
+    }
+}
+
+#[test]
+fn an_origin_dying_mid_body_cuts_the_download_visibly() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let server = files();
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    server.add_file("dying.bin", content.clone());
+    let file =
+        json!({"type": "url", "url": format!("{}/dying/dying.bin", server.url), "method": "GET"});
+    let dataset = publish_dataset(chain, server, "consume-dying", "access", &[file], 0);
+    let tx = order_checking(chain, &dataset, "");
+    let account = consumer();
+    let url = download_url(
+        &dataset,
+        &tx,
+        &account,
+        &account.address,
+        "0",
+        &next_nonce(&account.address),
+    );
+    let (head, body, complete) = raw_chunked_get(&url);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    // The consumer must be able to tell: no terminating chunk, and not all the bytes.
+    assert!(
+        !complete,
+        "a cut download ended like a complete one ({} bytes)",
+        body.len()
+    );
+    assert!(body.len() < content.len());
+    assert_eq!(
+        body,
+        content[..body.len()],
+        "what arrived is the start of the file"
+    );
+}

@@ -5,6 +5,8 @@
 //! - `GET|HEAD /files/<name>`: the content, `Content-Length`, `Range` support (206).
 //! - `GET /chunked/<name>`: chunked, no length, ignores `Range`, refuses `HEAD` (405).
 //! - `GET /nohead/<name>`: like `/files` but `HEAD` is 405.
+//! - `GET /dying/<name>`: chunked, sends the first half, then closes the connection
+//!   without the terminating chunk (an origin that dies mid-body).
 //! - `GET /redirect/<n>/<name>`: `n` redirects, then `/files/<name>`.
 //! - `GET /redirect-to?<url>`: one redirect to `<url>`.
 //! - `GET /slow/<name>`: waits 5 s before answering.
@@ -312,7 +314,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 Some(content) => serve_file(&mut writer, &request, &content, head_only),
                 None => respond(&mut writer, 404, &[], b"not found", head_only),
             },
-            ("HEAD", ["nohead" | "chunked", _]) => respond(&mut writer, 405, &[], b"", true),
+            ("HEAD", ["nohead" | "chunked" | "dying", _]) => {
+                respond(&mut writer, 405, &[], b"", true)
+            }
             ("GET" | "HEAD", ["failing", status, _]) => {
                 let status = status.parse::<u16>().unwrap_or(500);
                 respond(
@@ -344,6 +348,27 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                             && writer.write_all(b"\r\n").is_ok();
                     }
                     ok && writer.write_all(b"0\r\n\r\n").is_ok()
+                }
+                None => respond(&mut writer, 404, &[], b"", false),
+            },
+            // Chunked, and the origin dies half-way: no terminating chunk, connection closed.
+            ("GET", ["dying", name]) => match file(name) {
+                Some(content) => {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let mut ok = writer.write_all(head.as_bytes()).is_ok();
+                    for chunk in content[..content.len() / 2].chunks(1000) {
+                        ok = ok
+                            && writer
+                                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                                .is_ok()
+                            && writer.write_all(chunk).is_ok()
+                            && writer.write_all(b"\r\n").is_ok();
+                    }
+                    let _ = writer.flush();
+                    std::thread::sleep(Duration::from_millis(200));
+                    let _ = writer.shutdown(std::net::Shutdown::Both);
+                    let _ = ok;
+                    false
                 }
                 None => respond(&mut writer, 404, &[], b"", false),
             },
