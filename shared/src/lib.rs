@@ -23,6 +23,7 @@ pub mod order;
 pub mod outbound;
 pub mod ports;
 pub mod provider_fee;
+pub mod rbac;
 pub mod request;
 pub mod requests;
 pub mod response;

@@ -66,6 +66,8 @@ struct Cells {
     auth_token_lifetime: OnceCell<Result<u64>>,
     require_signed_encrypt: OnceCell<Result<bool>>,
     environments_format: OnceCell<Result<EnvironmentsFormat>>,
+    rbac_server_url: OnceCell<Result<Option<String>>>,
+    private_provider: OnceCell<Result<bool>>,
 }
 
 impl std::fmt::Debug for Settings<'_> {
@@ -207,6 +209,18 @@ impl<'a> Settings<'a> {
                 "max_checksum_length",
                 DEFAULT_MAX_CHECKSUM_LENGTH,
             )
+        })
+    }
+
+    /// `rbac_server_url`: the role-based access server (unset: RBAC off).
+    pub fn rbac_server_url(&self) -> Result<Option<String>> {
+        self.text(&self.cells.rbac_server_url, "rbac_server_url")
+    }
+
+    /// `private_provider`: tell the RBAC server `providerAccess: private`.
+    pub fn private_provider(&self) -> Result<bool> {
+        cached(&self.cells.private_provider, || {
+            config::boolean(self.vars, "private_provider", false)
         })
     }
 

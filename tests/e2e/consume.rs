@@ -997,3 +997,65 @@ fn an_origin_dying_mid_body_cuts_the_download_visibly() {
         "what arrived is the start of the file"
     );
 }
+
+#[test]
+fn an_rbac_server_is_asked_with_the_references_request_and_its_denial_is_a_403() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = files();
+    let account = consumer();
+    for (verdict, status) in [("deny", 403), ("allow", 200)] {
+        let dir = TempDir::new("rbac");
+        let mut vars = Provider::chain_vars(chain);
+        vars.insert("aquarius_url".into(), server.url.clone());
+        vars.insert(
+            "rbac_server_url".into(),
+            format!("{}/rbac/{verdict}", server.url),
+        );
+        let provider = Provider::start(dir.path(), vars);
+        let before = server.rbac_calls().len();
+        let quote = initialize(&provider, &f.dataset, &account.address, "");
+        assert_eq!(quote.status, status, "{verdict}: {}", quote.text());
+        if status == 403 {
+            assert!(error_of(&quote).contains("denied"), "{}", quote.text());
+        }
+        // A signed download: asked as "access", after the signature was checked.
+        let nonce = next_nonce(&account.address);
+        let url = download_url(
+            &f.dataset,
+            &f.order_tx,
+            &account,
+            &account.address,
+            "0",
+            &nonce,
+        )
+        .replace(&shared_provider().base_url, &provider.base_url);
+        let download = get(&url);
+        assert_eq!(download.status, status, "{verdict}: {}", download.text());
+        let calls = server.rbac_calls()[before..].to_vec();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0]["eventType"], "initialize");
+        assert_eq!(calls[1]["eventType"], "access");
+        for call in &calls {
+            assert_eq!(call["component"], "provider");
+            assert_eq!(call["providerAccess"], "public");
+            assert_eq!(call["providerAddress"], DEV_PROVIDER_ADDRESS);
+            assert_eq!(
+                call["credentials"],
+                json!({"type": "address", "value": account.address})
+            );
+            assert_eq!(
+                call["dids"],
+                json!([{"did": f.dataset.did, "serviceId": "svc"}])
+            );
+        }
+        // A request with a bad signature never reaches the RBAC server.
+        let forged = get(&provider.url(&format!(
+            "/api/services/download?documentId={}&serviceId=svc&transferTxId={:#x}&fileIndex=0&consumerAddress={}&nonce=99999999999999&signature={}",
+            f.dataset.did, f.order_tx, account.address, account.sign("something else")
+        )));
+        assert_eq!(forged.status, 400);
+        assert_eq!(server.rbac_calls().len(), before + 2);
+    }
+}

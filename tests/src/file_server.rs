@@ -5,6 +5,8 @@
 //! - `GET|HEAD /files/<name>`: the content, `Content-Length`, `Range` support (206).
 //! - `GET /chunked/<name>`: chunked, no length, ignores `Range`, refuses `HEAD` (405).
 //! - `GET /nohead/<name>`: like `/files` but `HEAD` is 405.
+//! - `POST /rbac/allow`, `POST /rbac/deny`: an RBAC server answering `true` / `false`
+//!   (requests recorded).
 //! - `GET /dying/<name>`: chunked, sends the first half, then closes the connection
 //!   without the terminating chunk (an origin that dies mid-body).
 //! - `GET /redirect/<n>/<name>`: `n` redirects, then `/files/<name>`.
@@ -35,6 +37,7 @@ struct State {
     ddos: HashMap<String, Value>,
     hits: Vec<(String, String)>,
     operator_calls: Vec<OperatorCall>,
+    rbac_calls: Vec<Value>,
 }
 
 /// A request the operator stand-in received.
@@ -100,6 +103,11 @@ impl FileServer {
             .iter()
             .filter(|(_, p)| p == path)
             .count()
+    }
+
+    /// Every request body the RBAC stand-in received, in order.
+    pub fn rbac_calls(&self) -> Vec<Value> {
+        self.state.lock().unwrap().rbac_calls.clone()
     }
 
     /// Every request the operator stand-in received, in order.
@@ -351,6 +359,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 }
                 None => respond(&mut writer, 404, &[], b"", false),
             },
+            // An RBAC server: records the request, answers the verdict in the path.
+            ("POST", ["rbac", verdict]) => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                state.lock().unwrap().rbac_calls.push(body);
+                let answer = if *verdict == "allow" { "true" } else { "false" };
+                respond(
+                    &mut writer,
+                    200,
+                    &[("content-type", "application/json".to_owned())],
+                    answer.as_bytes(),
+                    false,
+                )
+            }
             // Chunked, and the origin dies half-way: no terminating chunk, connection closed.
             ("GET", ["dying", name]) => match file(name) {
                 Some(content) => {

@@ -465,6 +465,12 @@ pub fn start_job(platform: &Platform<'_>, input: &StartComputeRequest) -> Result
     let operator = Operator::configured(platform, timeout)?;
     let authorized = verify(platform, &input.claim)?;
     let consumer = authorized.signer;
+    crate::rbac::check(
+        platform,
+        crate::rbac::Event::Compute,
+        &consumer,
+        &compute_subject(&input.datasets, &input.algorithm),
+    )?;
     let env_id = input.environment.clone();
     let chains = platform.settings.chains()?;
     let (env, _) = operator.find_environment(chains, &env_id)?;
@@ -583,6 +589,31 @@ pub fn start_job(platform: &Platform<'_>, input: &StartComputeRequest) -> Result
     operator.call("POST", "compute", &[], Some(&payload))
 }
 
+/// What a compute request touches, for the RBAC server: the first dataset, the
+/// published algorithm (none for raw code), the other datasets.
+fn compute_subject(datasets: &[Value], algorithm: &Value) -> crate::rbac::Subject {
+    let entry = |item: &Value| {
+        crate::rbac::did_entry(
+            item.get("documentId")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            item.get("serviceId")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )
+    };
+    let algos = if algorithm.get("documentId").is_some() {
+        vec![entry(algorithm)]
+    } else {
+        Vec::new()
+    };
+    crate::rbac::Subject {
+        dids: datasets.iter().take(1).map(entry).collect(),
+        algos: Some(algos),
+        additional_dids: Some(datasets.iter().skip(1).map(entry).collect()),
+    }
+}
+
 /// The operator query of status/stop/delete calls.
 fn job_query(
     operator: &Operator<'_>,
@@ -613,6 +644,24 @@ pub fn stop_or_delete(request: &ApiRequest, platform: &Platform<'_>) -> Result<A
     let operator = Operator::configured(platform, platform.settings.request_timeout()?)?;
     let input = crate::wire::v2::compute_control(request)?;
     let authorized = verify(platform, &input.claim)?;
+    // The reference builds the RBAC `dids` from a top-level documentId/serviceId (and
+    // failed when serviceId was absent, the usual case): here an absent one is empty.
+    let dids = input
+        .jobs
+        .document_id
+        .iter()
+        .map(|did| crate::rbac::did_entry(did, ""))
+        .collect();
+    crate::rbac::check(
+        platform,
+        crate::rbac::Event::Compute,
+        &authorized.signer,
+        &crate::rbac::Subject {
+            dids,
+            algos: Some(Vec::new()),
+            additional_dids: Some(Vec::new()),
+        },
+    )?;
     authorized.consume_nonce(platform)?;
     let query = job_query(&operator, &input.jobs, &checksum(&authorized.signer))?;
     let method = if input.delete { "DELETE" } else { "PUT" };

@@ -47,6 +47,15 @@ pub fn download(request: &ApiRequest, platform: &Platform<'_>) -> Result<Reply> 
 /// the file from its origin and only then uses up the nonce.
 pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result<Reply> {
     let authorized = verify(platform, &input.claim)?;
+    crate::rbac::check(
+        platform,
+        crate::rbac::Event::Access,
+        &authorized.signer,
+        &crate::rbac::Subject {
+            dids: vec![crate::rbac::did_entry(&input.did, &input.service_id)],
+            ..Default::default()
+        },
+    )?;
     let (did, service_id, file_index, tx) = (
         &input.did,
         &input.service_id,

@@ -32,6 +32,15 @@ pub fn quote(platform: &Platform<'_>, input: &InitializeRequest) -> Result<ApiRe
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
+    crate::rbac::check(
+        platform,
+        crate::rbac::Event::Initialize,
+        &consumer,
+        &crate::rbac::Subject {
+            dids: vec![crate::rbac::did_entry(&input.did, &input.service_id)],
+            ..Default::default()
+        },
+    )?;
     // A quote may use a metadata state as old as the cached DDO it is computed from;
     // the download re-reads it live.
     let freshness = StateFreshness::UpTo {
