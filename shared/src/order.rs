@@ -331,6 +331,14 @@ mod tests {
         })
     }
 
+    fn test_chain() -> Chain {
+        Chain {
+            id: 8996,
+            rpc_urls: vec!["http://rpc".into()],
+            key: ProviderKey::parse(KEY).unwrap(),
+        }
+    }
+
     fn query(datatoken: Address, consumer: Address) -> OrderQuery<'static> {
         OrderQuery {
             nft: Address::repeat_byte(9),
@@ -351,11 +359,7 @@ mod tests {
     fn events_count_only_from_the_datatoken() {
         let datatoken = Address::repeat_byte(7);
         let consumer = Address::repeat_byte(5);
-        let chain = Chain {
-            id: 8996,
-            rpc_urls: vec!["http://rpc".into()],
-            key: ProviderKey::parse(KEY).unwrap(),
-        };
+        let chain = test_chain();
         let kv = MemoryKeyValue::default();
         let genuine = node(datatoken, datatoken, consumer);
         let rpc = Rpc::new(&chain, &genuine, &kv, Duration::from_secs(1));
@@ -403,11 +407,7 @@ mod tests {
     fn orders_expire_by_the_provider_clock_when_the_chain_time_stands_still() {
         let datatoken = Address::repeat_byte(7);
         let consumer = Address::repeat_byte(5);
-        let chain = Chain {
-            id: 8996,
-            rpc_urls: vec!["http://rpc".into()],
-            key: ProviderKey::parse(KEY).unwrap(),
-        };
+        let chain = test_chain();
         // Ordered at 1000; the latest block is that same block (time 1000).
         let node = node(datatoken, datatoken, consumer);
         let mut timed = query(datatoken, consumer);
@@ -428,11 +428,7 @@ mod tests {
     fn a_second_validation_asks_only_for_the_latest_block() {
         let datatoken = Address::repeat_byte(7);
         let consumer = Address::repeat_byte(5);
-        let chain = Chain {
-            id: 8996,
-            rpc_urls: vec!["http://rpc".into()],
-            key: ProviderKey::parse(KEY).unwrap(),
-        };
+        let chain = test_chain();
         let node = node(datatoken, datatoken, consumer);
         let kv = MemoryKeyValue::default();
         let rpc = Rpc::new(&chain, &node, &kv, Duration::from_secs(1));

@@ -126,27 +126,47 @@ fn load(
     let failures: usize = results.iter().map(|(_, f)| f).sum();
     let mut all: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
     all.sort();
-    let n = all.len().max(1) as f64;
+    let rate = all.len() as f64 / elapsed;
+    let p50 = percentile(&all, 0.50).as_secs_f64() * 1000.0;
+    let p99 = percentile(&all, 0.99).as_secs_f64() * 1000.0;
+    let requests = all.len().max(1) as f64;
+    let tail = format!("{} requests, {failures} non-2xx", all.len());
+    report(
+        name,
+        connections,
+        (rate, p50, p99),
+        (&before, &after),
+        requests,
+        &tail,
+    );
+}
+
+/// Prints one measurement: req/s, p50/p99 (ms), CPU per request of the runner and,
+/// when the chain is watched, JSON-RPC calls and the chain's CPU per request.
+fn report(
+    name: &str,
+    connections: usize,
+    (rate, p50, p99): (f64, f64, f64),
+    (before, after): (&Snapshot, &Snapshot),
+    requests: f64,
+    tail: &str,
+) {
     let per_request_ms = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.2}", (b - a) * 1000.0 / n),
+        (Some(a), Some(b)) => format!("{:.2}", (b - a) * 1000.0 / requests),
         _ => "-".into(),
     };
     let mut line = format!(
-        "{name:<36} {connections:>2} conn {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>5} ms/req",
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.50).as_secs_f64() * 1000.0,
-        percentile(&all, 0.99).as_secs_f64() * 1000.0,
+        "{name:<36} {connections:>2} conn {rate:>7.0} req/s  p50 {p50:>6.2} ms  p99 {p99:>6.2} ms  cpu {:>5} ms/req",
         per_request_ms(before.runner_cpu, after.runner_cpu),
     );
     if let (Some(a), Some(b)) = (before.rpc_calls, after.rpc_calls) {
         line.push_str(&format!(
             "  rpc {:>4.2} calls/req  chain cpu {:>5} ms/req",
-            (b - a) as f64 / n,
+            (b - a) as f64 / requests,
             per_request_ms(before.chain_cpu, after.chain_cpu)
         ));
     }
-    line.push_str(&format!("  ({} requests, {failures} non-2xx)", all.len()));
-    println!("{line}");
+    println!("{line}  ({tail})");
 }
 
 /// The same measurement with `wrk` (when it is on `PATH`): a C client takes far less
@@ -209,26 +229,16 @@ fn load_wrk(
         .unwrap_or(0.0);
     let requests = (rate * seconds as f64).max(1.0);
     let non_2xx = field("Non-2xx or 3xx responses:").unwrap_or_else(|| "0".into());
-    let cpu = match (before.runner_cpu, after.runner_cpu) {
-        (Some(a), Some(b)) => format!("{:.2}", (b - a) * 1000.0 / requests),
-        _ => "-".into(),
-    };
-    let mut line = format!(
-        "{name:<36} {connections:>2} conn {rate:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {cpu:>5} ms/req",
-        millis(field("50%")),
-        millis(field("99%")),
+    let latency = (rate, millis(field("50%")), millis(field("99%")));
+    let tail = format!("wrk, {non_2xx} non-2xx");
+    report(
+        name,
+        connections,
+        latency,
+        (&before, &after),
+        requests,
+        &tail,
     );
-    if let (Some(a), Some(b)) = (before.rpc_calls, after.rpc_calls) {
-        let chain = match (before.chain_cpu, after.chain_cpu) {
-            (Some(a), Some(b)) => format!("{:.2}", (b - a) * 1000.0 / requests),
-            _ => "-".into(),
-        };
-        line.push_str(&format!(
-            "  rpc {:>4.2} calls/req  chain cpu {chain:>5} ms/req",
-            (b - a) as f64 / requests
-        ));
-    }
-    println!("{line}  (wrk, {non_2xx} non-2xx)");
     true
 }
 

@@ -283,7 +283,7 @@ impl<'a> Rpc<'a> {
     }
 
     fn receipt_cache_key(&self, tx: &B256) -> String {
-        format!("chain-cache:{}:receipt:{tx:#x}", self.chain.id)
+        self.cache_key(&format!("receipt:{tx:#x}"))
     }
 
     /// A cached receipt of a mined transaction, if any.
@@ -326,35 +326,28 @@ impl<'a> Rpc<'a> {
         self.receipt_from_answer(tx, answer)
     }
 
+    fn cache_key(&self, name: &str) -> String {
+        format!("chain-cache:{}:{name}", self.chain.id)
+    }
+
     /// Reads a cached flag (immutable facts such as factory registrations).
     pub fn cached_flag(&self, name: &str) -> bool {
-        matches!(
-            self.kv
-                .get(&format!("chain-cache:{}:{name}", self.chain.id)),
-            Ok(Some(_))
-        )
+        self.cached_value(name).is_some()
     }
 
     /// A cached value (the caller encodes its own expiry in it).
     pub fn cached_value(&self, name: &str) -> Option<Vec<u8>> {
-        self.kv
-            .get(&format!("chain-cache:{}:{name}", self.chain.id))
-            .ok()
-            .flatten()
+        self.kv.get(&self.cache_key(name)).ok().flatten()
     }
 
     /// Caches a value; a store failure only means the next read asks the chain.
     pub fn cache_value(&self, name: &str, value: &[u8]) {
-        let _ = self
-            .kv
-            .set(&format!("chain-cache:{}:{name}", self.chain.id), value);
+        let _ = self.kv.set(&self.cache_key(name), value);
     }
 
     /// Records an immutable fact.
     pub fn cache_flag(&self, name: &str) {
-        let _ = self
-            .kv
-            .set(&format!("chain-cache:{}:{name}", self.chain.id), b"1");
+        self.cache_value(name, b"1");
     }
 }
 

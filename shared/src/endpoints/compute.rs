@@ -46,28 +46,25 @@ pub fn environments(request: &ApiRequest, platform: &Platform<'_>) -> Result<Api
     let mut array = Vec::new();
     for chain in chains.iter().filter(|c| only.is_none_or(|id| id == c.id)) {
         let token = checksum(&platform.settings.fee_token(chain.id)?);
-        for mut env in operator.environments(chain.id)? {
+        let mut envs = operator.environments(chain.id)?;
+        for env in &mut envs {
             env["feeToken"] = json!(token);
-            match format {
-                EnvironmentsFormat::ByChain => by_chain
-                    .entry(chain.id.to_string())
-                    .or_insert_with(|| Value::Array(Vec::new()))
-                    .as_array_mut()
-                    .map(|list| list.push(env))
-                    .unwrap_or_default(),
-                EnvironmentsFormat::Array => array.push(node_environment(env, chain.id, &token)),
-            }
         }
-        if format == EnvironmentsFormat::ByChain {
-            by_chain
-                .entry(chain.id.to_string())
-                .or_insert_with(|| Value::Array(Vec::new()));
+        match format {
+            EnvironmentsFormat::ByChain => {
+                by_chain.insert(chain.id.to_string(), Value::Array(envs));
+            }
+            EnvironmentsFormat::Array => array.extend(
+                envs.into_iter()
+                    .map(|env| node_environment(env, chain.id, &token)),
+            ),
         }
     }
-    Ok(match format {
-        EnvironmentsFormat::ByChain => ApiResponse::json(200, &Value::Object(by_chain)),
-        EnvironmentsFormat::Array => ApiResponse::json(200, &Value::Array(array)),
-    })
+    let body = match format {
+        EnvironmentsFormat::ByChain => Value::Object(by_chain),
+        EnvironmentsFormat::Array => Value::Array(array),
+    };
+    Ok(ApiResponse::json(200, &body))
 }
 
 /// An operator environment with Ocean Node's fields added (`fees` per chain,

@@ -35,24 +35,36 @@ fn node_token_only(request: &ApiRequest, params: &crate::request::Params) -> boo
         && authorization_token(request).is_some()
 }
 
+/// Requires `fields` and the nonce, except for an Ocean Node token request (which
+/// carries none): the reference's one validation error listing every missing field.
+fn require_signed(
+    request: &ApiRequest,
+    params: &crate::request::Params,
+    fields: &[&str],
+) -> Result<()> {
+    let mut required = fields.to_vec();
+    if !node_token_only(request, params) {
+        required.push("nonce");
+    }
+    params.require(&required)
+}
+
 /// `GET /api/services/download?documentId&serviceId&consumerAddress&transferTxId&fileIndex&nonce&signature`;
 /// the signed message is `documentId + nonce` (v2) or `consumerAddress + nonce +
 /// "download"` (Ocean Node), and either dialect's token may stand in.
 pub fn download(request: &ApiRequest) -> Result<DownloadRequest> {
     let params = request.params();
-    let mut required = vec![
-        "documentId",
-        "serviceId",
-        "consumerAddress",
-        "transferTxId",
-        "fileIndex",
-        "nonce",
-    ];
-    if node_token_only(request, &params) {
-        // Ocean Node's token downloads carry no nonce.
-        required.pop();
-    }
-    params.require(&required)?;
+    require_signed(
+        request,
+        &params,
+        &[
+            "documentId",
+            "serviceId",
+            "consumerAddress",
+            "transferTxId",
+            "fileIndex",
+        ],
+    )?;
     let did = params.text("documentId").unwrap_or_default();
     let claim =
         SignedClaim::parse_shared(request, &params, CONSUMER, did.clone(), command::DOWNLOAD)?;
@@ -411,17 +423,16 @@ pub fn initialize_compute(request: &ApiRequest) -> Result<InitializeComputeReque
 /// "startCompute"` (ocean.js 8 also sends `dataset`, so both pass the same checks).
 pub fn start_compute_claim(request: &ApiRequest) -> Result<SignedClaim> {
     let params = request.params();
-    let mut required = vec![
-        "dataset.documentId",
-        "dataset.serviceId",
-        "dataset.transferTxId",
-        "consumerAddress",
-        "nonce",
-    ];
-    if node_token_only(request, &params) {
-        required.pop();
-    }
-    params.require(&required)?;
+    require_signed(
+        request,
+        &params,
+        &[
+            "dataset.documentId",
+            "dataset.serviceId",
+            "dataset.transferTxId",
+            "consumerAddress",
+        ],
+    )?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let job_id = params.text("jobId").unwrap_or_default();
     let did = params.text("dataset.documentId").unwrap_or_default();
@@ -511,11 +522,7 @@ pub fn compute_control(request: &ApiRequest) -> Result<ComputeControlRequest> {
 /// signed message is `consumerAddress + jobId + index + nonce`.
 pub fn compute_result(request: &ApiRequest) -> Result<ComputeResultRequest> {
     let params = request.params();
-    let mut required = vec!["jobId", "index", "consumerAddress", "nonce"];
-    if node_token_only(request, &params) {
-        required.pop();
-    }
-    params.require(&required)?;
+    require_signed(request, &params, &["jobId", "index", "consumerAddress"])?;
     let consumer_text = params.text("consumerAddress").unwrap_or_default();
     let job_id = params.text("jobId").unwrap_or_default();
     let index = params.text("index").unwrap_or_default();
