@@ -22,6 +22,7 @@ pub mod nonce;
 pub mod order;
 pub mod outbound;
 pub mod ports;
+pub mod proof;
 pub mod provider_fee;
 pub mod rbac;
 pub mod request;

@@ -16,7 +16,36 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         /// The body, read chunk by chunk and written straight out.
         body: Box<dyn BodyStream>,
+        /// Work for after the whole body has been handed to the client (never run for
+        /// a cut or abandoned answer).
+        after: Option<AfterDelivery>,
     },
+}
+
+/// Work done once a streamed answer has been delivered in full: it runs after the
+/// body is finished, so the client already has its complete answer and nothing here
+/// can fail or delay it. It is given the number of body bytes delivered.
+pub struct AfterDelivery(Box<AfterWork>);
+
+/// The work of an [`AfterDelivery`]: given the platform and the bytes delivered.
+type AfterWork = dyn FnOnce(&crate::ports::Platform<'_>, u64);
+
+impl AfterDelivery {
+    /// Wraps the work.
+    pub fn new(work: impl FnOnce(&crate::ports::Platform<'_>, u64) + 'static) -> Self {
+        Self(Box::new(work))
+    }
+
+    /// Runs it.
+    pub fn run(self, platform: &crate::ports::Platform<'_>, delivered: u64) {
+        (self.0)(platform, delivered);
+    }
+}
+
+impl std::fmt::Debug for AfterDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterDelivery(..)")
+    }
 }
 
 impl std::fmt::Debug for Reply {
@@ -24,11 +53,15 @@ impl std::fmt::Debug for Reply {
         match self {
             Self::Full(response) => f.debug_tuple("Full").field(response).finish(),
             Self::Stream {
-                status, headers, ..
+                status,
+                headers,
+                after,
+                ..
             } => f
                 .debug_struct("Stream")
                 .field("status", status)
                 .field("headers", headers)
+                .field("after", after)
                 .finish_non_exhaustive(),
         }
     }

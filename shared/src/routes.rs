@@ -353,6 +353,7 @@ pub const COMPONENTS: &[Component] = &[
             "address_file",
             "provider_fee_token",
             "aquarius_url",
+            "operator_service_url",
             "ipfs_gateway",
             "arweave_gateway",
             "allow_non_public_ip",
@@ -360,6 +361,8 @@ pub const COMPONENTS: &[Component] = &[
             "ddo_cache_seconds",
             "rbac_server_url",
             "private_provider",
+            "use_http_proof",
+            "use_chain_proof",
             "log_level",
         ],
         body_limit: json_body_limit,
@@ -498,12 +501,14 @@ pub fn with_cors(reply: Reply) -> Reply {
             status,
             mut headers,
             body,
+            after,
         } => {
             headers.push((CORS.0.into(), CORS.1.into()));
             Reply::Stream {
                 status,
                 headers,
                 body,
+                after,
             }
         }
     }

@@ -68,6 +68,8 @@ struct Cells {
     environments_format: OnceCell<Result<EnvironmentsFormat>>,
     rbac_server_url: OnceCell<Result<Option<String>>>,
     private_provider: OnceCell<Result<bool>>,
+    use_http_proof: OnceCell<Result<Option<String>>>,
+    use_chain_proof: OnceCell<Result<bool>>,
 }
 
 impl std::fmt::Debug for Settings<'_> {
@@ -221,6 +223,18 @@ impl<'a> Settings<'a> {
     pub fn private_provider(&self) -> Result<bool> {
         cached(&self.cells.private_provider, || {
             config::boolean(self.vars, "private_provider", false)
+        })
+    }
+
+    /// `use_http_proof`: where proofs of download are posted (unset: none).
+    pub fn use_http_proof(&self) -> Result<Option<String>> {
+        self.text(&self.cells.use_http_proof, "use_http_proof")
+    }
+
+    /// `use_chain_proof`: record each completed download on chain (`orderExecuted`).
+    pub fn use_chain_proof(&self) -> Result<bool> {
+        cached(&self.cells.use_chain_proof, || {
+            config::boolean(self.vars, "use_chain_proof", false)
         })
     }
 

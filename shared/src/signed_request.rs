@@ -48,6 +48,9 @@ pub struct Authorized {
     pub nonce: Option<Decimal>,
     /// The dialect whose message (or token header) proved the request.
     pub dialect: Dialect,
+    /// The message the signature is over and the signature, as sent (`None` when a
+    /// token proved the request): what a proof of download reports.
+    pub signed: Option<(String, String)>,
 }
 
 impl Authorized {
@@ -314,6 +317,7 @@ fn signature_refusal(claim: &SignedClaim, signature: &str) -> ProviderError {
 /// nonce, when there is one, is fresh (read-only).
 pub fn verify(platform: &Platform<'_>, claim: &SignedClaim) -> Result<Authorized> {
     let signer = &claim.signer;
+    let mut signed = None;
     let dialect = match &claim.proof {
         Proof::Signature(signature) => {
             let mut matched = None;
@@ -321,6 +325,7 @@ pub fn verify(platform: &Platform<'_>, claim: &SignedClaim) -> Result<Authorized
                 match signed_by(message, signature, signer) {
                     Ok(true) => {
                         matched = Some(*dialect);
+                        signed = Some((message.clone(), signature.clone()));
                         break;
                     }
                     Ok(false) => {}
@@ -357,6 +362,7 @@ pub fn verify(platform: &Platform<'_>, claim: &SignedClaim) -> Result<Authorized
         signer: *signer,
         nonce: claim.nonce.clone(),
         dialect,
+        signed,
     })
 }
 

@@ -144,57 +144,74 @@ pub async fn serve(
         crate::Reply::Stream {
             status,
             headers,
-            mut body,
+            body,
+            after,
         } => {
-            // Hold the head back until the first chunk is here, so both leave together.
-            let first = match body.next_chunk() {
-                Ok(chunk) => chunk.unwrap_or_default(),
-                Err(_) => {
-                    let err = ProviderError::Upstream(
-                        "The upstream failed before sending any data.".into(),
-                    );
-                    write_response(outparam, crate::routes::error_response(&err));
-                    return;
-                }
-            };
-            let Some(mut out) = ResponseWriter::start(status, &headers) else {
-                return;
-            };
-            out.write_before_head(&first);
-            out.send_head(outparam);
-            // The status is already sent; an upstream failure mid-way can only cut the
-            // body short, which the client sees as a truncated (resumable) download.
-            let mut ok = out.write_all();
-            if ok
-                && let Some(upstream) = body
-                    .platform_stream()
-                    .and_then(|any| any.downcast_ref::<SpinBody>())
+            if let Some(delivered) = stream_response(outparam, status, &headers, body)
+                && let Some(after) = after
             {
-                // The rest moves inside the platform, without entering the component.
-                if out.splice_all(&upstream.stream) {
-                    out.finish();
-                } else {
-                    out.abort();
-                }
-                return;
+                // The client has its whole answer: what follows cannot delay it.
+                after.run(&platform, delivered);
             }
-            while ok {
-                match body.next_chunk() {
-                    Ok(Some(chunk)) => {
-                        out.pending = chunk;
-                        ok = out.write_all();
-                    }
-                    Ok(None) => break,
-                    // The upstream failed mid-body: the answer must not look complete.
-                    Err(_) => {
-                        out.abort();
-                        return;
-                    }
-                }
-            }
-            out.finish();
         }
     }
+}
+
+/// Streams a body out; the number of body bytes delivered when the answer completed,
+/// `None` when it was cut (upstream failure) or abandoned (the client went away).
+fn stream_response(
+    outparam: ResponseOutparam,
+    status: u16,
+    headers: &[(String, String)],
+    mut body: Box<dyn crate::outbound::BodyStream>,
+) -> Option<u64> {
+    // Hold the head back until the first chunk is here, so both leave together.
+    let first = match body.next_chunk() {
+        Ok(chunk) => chunk.unwrap_or_default(),
+        Err(_) => {
+            let err =
+                ProviderError::Upstream("The upstream failed before sending any data.".into());
+            write_response(outparam, crate::routes::error_response(&err));
+            return None;
+        }
+    };
+    let mut out = ResponseWriter::start(status, headers)?;
+    out.write_before_head(&first);
+    out.send_head(outparam);
+    // The status is already sent; an upstream failure mid-way can only cut the
+    // body short, which the client sees as a truncated (resumable) download.
+    let mut ok = out.write_all();
+    if ok
+        && let Some(upstream) = body
+            .platform_stream()
+            .and_then(|any| any.downcast_ref::<SpinBody>())
+    {
+        // The rest moves inside the platform, without entering the component.
+        return match out.splice_all(&upstream.stream) {
+            Some(true) => out.finish(),
+            Some(false) => None,
+            None => {
+                out.abort();
+                None
+            }
+        };
+    }
+    while ok {
+        match body.next_chunk() {
+            Ok(Some(chunk)) => {
+                out.pending = chunk;
+                ok = out.write_all();
+            }
+            Ok(None) => return out.finish(),
+            // The upstream failed mid-body: the answer must not look complete.
+            Err(_) => {
+                out.abort();
+                return None;
+            }
+        }
+    }
+    // The client went away.
+    None
 }
 
 async fn read_request(
@@ -259,6 +276,8 @@ struct ResponseWriter {
     stream: Option<wasi::io::streams::OutputStream>,
     body: Option<wasi_http::OutgoingBody>,
     pending: Vec<u8>,
+    /// Body bytes handed to the platform so far.
+    delivered: u64,
 }
 
 impl ResponseWriter {
@@ -277,12 +296,14 @@ impl ResponseWriter {
             stream: Some(stream),
             body: Some(body),
             pending: Vec::new(),
+            delivered: 0,
         })
     }
 
     /// Writes what the platform takes without a reader; keeps the rest pending.
     fn write_before_head(&mut self, bytes: &[u8]) {
         let taken = self.stream.as_ref().map_or(0, |s| write_ready(s, bytes));
+        self.delivered += taken as u64;
         self.pending = bytes[taken..].to_vec();
     }
 
@@ -299,29 +320,35 @@ impl ResponseWriter {
             return false;
         };
         let ok = write_blocking(stream, &self.pending);
+        if ok {
+            self.delivered += self.pending.len() as u64;
+        }
         self.pending.clear();
         ok
     }
 
     /// Moves the rest of `source` into the body inside the platform (`wasi:io`
     /// splice), up to 1 MiB per call, until the source ends, fails, or the client goes
-    /// away. `false` when the source failed: the body is incomplete.
-    fn splice_all(&mut self, source: &wasi::io::streams::InputStream) -> bool {
+    /// away. `Some(true)`: the source ended and everything was handed over;
+    /// `Some(false)`: the client went away; `None`: the source failed (the body is
+    /// incomplete).
+    fn splice_all(&mut self, source: &wasi::io::streams::InputStream) -> Option<bool> {
         let Some(stream) = self.stream.as_ref() else {
-            return true;
+            return Some(false);
         };
         loop {
             match stream.blocking_splice(source, 1 << 20) {
                 Ok(0) => source.subscribe().block(),
-                Ok(_) => {}
-                // The source ended, or the client went away.
-                Err(StreamError::Closed) => break,
+                Ok(moved) => self.delivered += moved,
+                // The source ended, or the client went away: a closed client stream
+                // refuses the next write check.
+                Err(StreamError::Closed) => {
+                    return Some(stream.blocking_flush().is_ok() && stream.check_write().is_ok());
+                }
                 // A stream failed: the upstream (or the client's connection) broke.
-                Err(StreamError::LastOperationFailed(_)) => return false,
+                Err(StreamError::LastOperationFailed(_)) => return None,
             }
         }
-        let _ = stream.blocking_flush();
-        true
     }
 
     /// Ends the response without finishing its body, so the platform aborts it: a
@@ -332,12 +359,14 @@ impl ResponseWriter {
         drop(self.body.take());
     }
 
-    fn finish(mut self) {
+    /// Finishes the body; the bytes delivered when the platform accepted the end.
+    fn finish(mut self) -> Option<u64> {
         drop(self.stream.take());
-        if let Some(body) = self.body.take() {
-            // The client may have gone away; nothing useful can be done about it here.
-            let _ = wasi_http::OutgoingBody::finish(body, None);
-        }
+        let body = self.body.take()?;
+        // The client may have gone away; then the answer did not complete.
+        wasi_http::OutgoingBody::finish(body, None)
+            .ok()
+            .map(|()| self.delivered)
     }
 }
 

@@ -113,7 +113,11 @@ fn download_url(
 }
 
 fn next_nonce(address: &str) -> String {
-    let reply = get(&shared_provider().url(&format!("/api/services/nonce?userAddress={address}")));
+    next_nonce_on(shared_provider(), address)
+}
+
+fn next_nonce_on(provider: &Provider, address: &str) -> String {
+    let reply = get(&provider.url(&format!("/api/services/nonce?userAddress={address}")));
     let current = reply.json()["nonce"].as_f64().unwrap_or(0.0) as u64;
     (current + 1).to_string()
 }
@@ -1058,4 +1062,203 @@ fn an_rbac_server_is_asked_with_the_references_request_and_its_denial_is_a_403()
         assert_eq!(forged.status, 400);
         assert_eq!(server.rbac_calls().len(), before + 2);
     }
+}
+
+/// Waits (up to 30 s) until `probe` finds something.
+fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never came");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn form_field(form: &str, name: &str) -> Option<String> {
+    ocean_provider::request::parse_query(form)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+fn proving_provider(dir: &TempDir, sink: &str, chain_proof: bool) -> Provider {
+    let chain = LocalChain::shared();
+    let server = files();
+    let mut vars = Provider::chain_vars(chain);
+    vars.insert("aquarius_url".into(), server.url.clone());
+    vars.insert("request_timeout".into(), "20".into());
+    vars.insert("use_http_proof".into(), sink.to_owned());
+    vars.insert("use_chain_proof".into(), chain_proof.to_string());
+    Provider::start(dir.path(), vars)
+}
+
+fn signed_download_on(
+    provider: &Provider,
+    dataset: &Dataset,
+    tx: &B256,
+) -> (String, String, String) {
+    let account = consumer();
+    let nonce = next_nonce_on(provider, &account.address);
+    let signature = account.sign(&format!("{}{nonce}", dataset.did));
+    let url = provider.url(&format!(
+        "/api/services/download?documentId={}&serviceId=svc&transferTxId={tx:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}&signature={signature}",
+        dataset.did, account.address
+    ));
+    (url, nonce, signature)
+}
+
+#[test]
+fn a_completed_download_is_proven_after_the_consumer_has_it_over_http_and_on_chain() {
+    use alloy_sol_types::SolEvent;
+    use ocean_provider::chain::abi::OrderExecuted;
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = files();
+    let dir = TempDir::new("proof");
+    let provider = proving_provider(&dir, &format!("{}/proof/gated", server.url), true);
+    server.set_proof_gate(false);
+    let before = server.proofs("gated").len();
+    let (url, nonce, signature) = signed_download_on(&provider, &f.dataset, &f.order_tx);
+    // The sink does not answer until the gate opens: a provider that proved before
+    // (or while) answering would hold the download until its own timeout (20 s).
+    let reply = get_within(&url, std::time::Duration::from_secs(15));
+    server.set_proof_gate(true);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body, SMALL);
+    let form = eventually("the HTTP proof", || {
+        server.proofs("gated").get(before).cloned()
+    });
+    let field = |name: &str| form_field(&form, name).unwrap_or_else(|| panic!("{name}: {form}"));
+    assert_eq!(field("orderTxId"), format!("{:#x}", f.order_tx));
+    let provider_data = field("providerData");
+    assert_eq!(
+        provider_data,
+        format!(
+            r#"{{"documentId":"{}","serviceId":"svc","fileIndex":0,"downloadedBytes":{}}}"#,
+            f.dataset.did,
+            SMALL.len()
+        )
+    );
+    assert_eq!(
+        ocean_provider::address::checksum(
+            &ocean_provider::signature::recover_message_signer(
+                &provider_data,
+                &field("providerSignature")
+            )
+            .unwrap()
+        ),
+        DEV_PROVIDER_ADDRESS
+    );
+    assert_eq!(field("consumerData"), format!("{}{nonce}", f.dataset.did));
+    assert_eq!(field("consumerSignature"), signature);
+    assert_eq!(field("consumerAddress"), consumer().address);
+    // Nothing of the file's location, nor any key or token.
+    assert!(
+        !form.contains("small.csv") && !form.contains("files"),
+        "{form}"
+    );
+    assert!(!form.contains(&DEV_PROVIDER_KEY[2..]), "{form}");
+    // The same proof, recorded on chain by the datatoken's orderExecuted.
+    let logs = eventually("the OrderExecuted event", || {
+        let logs = chain.rpc(
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "latest",
+                    "address": f.dataset.datatoken,
+                    "topics": [OrderExecuted::SIGNATURE_HASH]}]),
+        );
+        let found: Vec<OrderExecuted> = logs
+            .as_array()?
+            .iter()
+            .filter_map(|log| {
+                let topics: Vec<B256> = serde_json::from_value(log["topics"].clone()).ok()?;
+                let data: alloy_primitives::Bytes =
+                    serde_json::from_value(log["data"].clone()).ok()?;
+                OrderExecuted::decode_raw_log(topics, &data).ok()
+            })
+            .filter(|event| event.providerData.as_ref() == provider_data.as_bytes())
+            .collect();
+        (!found.is_empty()).then_some(found)
+    });
+    assert_eq!(logs.len(), 1);
+    let event = &logs[0];
+    assert_eq!(event.orderTxId, f.order_tx);
+    assert_eq!(
+        event.providerAddress.to_checksum(None),
+        DEV_PROVIDER_ADDRESS
+    );
+    assert_eq!(event.consumerAddress.to_checksum(None), consumer().address);
+    assert_eq!(
+        event.consumerData.as_ref(),
+        format!("{}{nonce}", f.dataset.did).as_bytes()
+    );
+}
+
+#[test]
+fn failing_sinks_never_fail_downloads_and_cut_or_token_downloads_claim_no_signature() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = files();
+    // A sink that answers 500, and one nobody listens on.
+    let unreachable = format!("http://127.0.0.1:{}/proof", free_port());
+    for sink in [format!("{}/proof/fail", server.url), unreachable] {
+        let dir = TempDir::new("proof-fail");
+        let provider = proving_provider(&dir, &sink, false);
+        for _ in 0..2 {
+            let (url, _, _) = signed_download_on(&provider, &f.dataset, &f.order_tx);
+            let reply = get(&url);
+            assert_eq!(reply.status, 200, "{sink}: {}", reply.text());
+            assert_eq!(reply.body, SMALL);
+        }
+    }
+    assert!(server.proofs("fail").len() >= 2);
+    // A download cut at its origin proves nothing; the complete one after it does.
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    server.add_file("dying-proof.bin", content);
+    let file = json!({"type": "url", "url": format!("{}/dying/dying-proof.bin", server.url), "method": "GET"});
+    let dying = publish_dataset(chain, server, "proof-dying", "access", &[file], 0);
+    let dying_tx = order_checking(chain, &dying, "");
+    let dir = TempDir::new("proof-cut");
+    let provider = proving_provider(&dir, &format!("{}/proof/cut", server.url), false);
+    let (url, _, _) = signed_download_on(&provider, &dying, &dying_tx);
+    let (head, body, complete) = raw_chunked_get(&url);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!complete && body.len() < 200_000);
+    // A token download: the proof claims no consumer signature.
+    let account = consumer();
+    let nonce = next_nonce_on(&provider, &account.address);
+    let token = get(&provider.url(&format!(
+        "/api/services/createAuthToken?address={}&expiration=4000000000&nonce={nonce}&signature={}",
+        account.address,
+        account.sign(&format!("{}{nonce}", account.address))
+    )));
+    assert_eq!(token.status, 200, "{}", token.text());
+    let token = token.json()["token"].as_str().unwrap().to_owned();
+    let nonce = (nonce.parse::<u64>().unwrap() + 1).to_string();
+    let url = provider.url(&format!(
+        "/api/services/download?documentId={}&serviceId=svc&transferTxId={:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}",
+        f.dataset.did, f.order_tx, account.address
+    ));
+    let reply = request("GET", &url, &[("AuthToken", &token)], None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let form = eventually("the token download's proof", || {
+        server.proofs("cut").first().cloned()
+    });
+    // The first (and only) proof is the token download's: the cut one sent none.
+    assert_eq!(
+        form_field(&form, "providerData").unwrap(),
+        format!(
+            r#"{{"documentId":"{}","serviceId":"svc","fileIndex":0,"downloadedBytes":{}}}"#,
+            f.dataset.did,
+            SMALL.len()
+        )
+    );
+    assert_eq!(form_field(&form, "consumerSignature"), None);
+    assert_eq!(form_field(&form, "consumerData"), None);
+    assert!(!form.contains(&token), "the token is a credential: {form}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.proofs("cut").len(), 1);
 }

@@ -38,6 +38,10 @@ struct State {
     hits: Vec<(String, String)>,
     operator_calls: Vec<OperatorCall>,
     rbac_calls: Vec<Value>,
+    /// Proof-of-download posts: (sink mode, form body).
+    proofs: Vec<(String, String)>,
+    /// Whether the `gated` proof sink may answer.
+    proof_gate_open: bool,
 }
 
 /// A request the operator stand-in received.
@@ -108,6 +112,24 @@ impl FileServer {
     /// Every request body the RBAC stand-in received, in order.
     pub fn rbac_calls(&self) -> Vec<Value> {
         self.state.lock().unwrap().rbac_calls.clone()
+    }
+
+    /// The form bodies the proof sink `/proof/<mode>` received, in order.
+    pub fn proofs(&self, mode: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .proofs
+            .iter()
+            .filter(|(m, _)| m == mode)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Closes (or opens) the gate of `/proof/gated`: while closed, that sink records a
+    /// proof at once but answers only when the gate opens (at most 60 s later).
+    pub fn set_proof_gate(&self, open: bool) {
+        self.state.lock().unwrap().proof_gate_open = open;
     }
 
     /// Every request the operator stand-in received, in order.
@@ -371,6 +393,26 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                     answer.as_bytes(),
                     false,
                 )
+            }
+            // A proof-of-download sink: records the form, then answers by mode: `ok`
+            // 200, `fail` 500, `gated` 200 once the test opens the gate.
+            ("POST", ["proof", mode]) => {
+                let body = String::from_utf8_lossy(&request.body).into_owned();
+                state
+                    .lock()
+                    .unwrap()
+                    .proofs
+                    .push(((*mode).to_owned(), body));
+                if *mode == "gated" {
+                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                    while !state.lock().unwrap().proof_gate_open
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                let status = if *mode == "fail" { 500 } else { 200 };
+                respond(&mut writer, status, &[], b"", false)
             }
             // Chunked, and the origin dies half-way: no terminating chunk, connection closed.
             ("GET", ["dying", name]) => match file(name) {

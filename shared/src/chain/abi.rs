@@ -24,6 +24,12 @@ alloy_sol_types::sol! {
     event OrderReused(bytes32 orderTxId, address caller, uint256 timestamp, uint256 number);
     /// Emitted by the datatoken with the provider fee of an order.
     event ProviderFee(address indexed providerFeeAddress, address indexed providerFeeToken, uint256 providerFeeAmount, bytes providerData, uint8 v, bytes32 r, bytes32 s, uint256 validUntil);
+
+    /// ERC20Template: the provider's proof that it served an order (proof of download,
+    /// `use_chain_proof`); the only transaction the provider sends.
+    function orderExecuted(bytes32 orderTxId, bytes providerData, bytes providerSignature, bytes consumerData, bytes consumerSignature, address consumerAddress) external;
+    /// Emitted by `orderExecuted`.
+    event OrderExecuted(address indexed providerAddress, address indexed consumerAddress, bytes32 orderTxId, bytes providerData, bytes providerSignature, bytes consumerData, bytes consumerSignature, uint256 timestamp, uint256 blockNumber);
 }
 
 #[cfg(test)]
@@ -56,6 +62,12 @@ mod tests {
         assert_eq!(
             topic(MetadataUpdated::SIGNATURE_HASH),
             "0xe5c4cf86b1815151e6f453e1e133d4454ae3b0b07145db39f2e0178685deac84"
+        );
+        // The spec gives the prefix and suffix of OrderExecuted's topic.
+        let executed = topic(OrderExecuted::SIGNATURE_HASH);
+        assert!(
+            executed.starts_with("0xc9a10280") && executed.ends_with("70f9"),
+            "{executed}"
         );
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod abi;
 pub mod addresses;
+pub mod transaction;
 
 use std::time::Duration;
 

@@ -717,5 +717,6 @@ pub fn compute_result(request: &ApiRequest, platform: &Platform<'_>) -> Result<R
         status: response.status,
         headers,
         body: response.body,
+        after: None,
     })
 }

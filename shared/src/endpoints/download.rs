@@ -14,7 +14,7 @@ use crate::order::validate_order;
 use crate::ports::Platform;
 use crate::requests::DownloadRequest;
 use crate::signed_request::verify;
-use crate::{ApiRequest, ApiResponse, ProviderError, Reply, Result};
+use crate::{ApiRequest, ProviderError, Reply, Result};
 
 /// Upstream headers passed through to the consumer.
 const PASSED_HEADERS: &[&str] = &[
@@ -82,12 +82,28 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
         tx,
         platform.clock.now_unix_seconds(),
     )?;
-    if let Err(refusal) = validate_order(&rpc, &query)? {
-        return Err(ProviderError::BadRequest(format!(
+    let order = validate_order(&rpc, &query)?.map_err(|refusal| {
+        ProviderError::BadRequest(format!(
             "Provider {net}: Order with tx_id {tx:#x} could not be validated due to error: {}",
             refusal.0
-        )));
-    }
+        ))
+    })?;
+    // Proof of download, when configured: made once the whole file is delivered.
+    let after = crate::proof::wanted(platform).then(|| {
+        let proof = crate::proof::DownloadProof {
+            chain: chain.clone(),
+            datatoken: query.datatoken,
+            order_tx: order.order_tx,
+            did: did.clone(),
+            service_id: service_id.clone(),
+            file_index,
+            consumer: authorized.signer,
+            signed: authorized.signed.clone(),
+        };
+        crate::response::AfterDelivery::new(move |platform, delivered| {
+            crate::proof::deliver(platform, &proof, delivered);
+        })
+    });
     let file = reachable_file(
         platform,
         &ddo,
@@ -107,11 +123,15 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
                 ))
             })?;
             authorized.consume_nonce(platform)?;
-            Ok(Reply::Full(ApiResponse::bytes(
-                200,
-                "application/json",
-                content,
-            )))
+            Ok(Reply::Stream {
+                status: 200,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("content-length".into(), content.len().to_string()),
+                ],
+                body: Box::new(crate::outbound::BufferedBody(Some(content))),
+                after,
+            })
         }
         FileRequest::Http {
             method,
@@ -180,6 +200,7 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
                 status: response.status,
                 headers: out,
                 body: response.body,
+                after,
             })
         }
     }
