@@ -63,6 +63,8 @@ pub struct ValidOrder {
     pub fee_valid_until: U256,
     /// The fee's `providerData`, parsed.
     pub provider_data: Value,
+    /// Who paid for the order (`OrderStarted.payer`): a compute job's owner.
+    pub payer: Address,
 }
 
 /// Why an order is refused (the reference's wording, wrapped by the endpoint).
@@ -259,6 +261,7 @@ pub fn validate_order(
         fee_amount: fee.providerFeeAmount,
         fee_valid_until: fee.validUntil,
         provider_data,
+        payer: started.payer,
     }))
 }
 

@@ -25,6 +25,9 @@ pub struct DownloadRequest {
     pub userdata: Option<Value>,
     /// The client's `Range` header, forwarded to the origin.
     pub range: Option<String>,
+    /// Compute-to-data only: the job the dataset is fetched for (optional; without it
+    /// any running job of the order's payer that uses the dataset counts).
+    pub job_id: Option<String>,
 }
 
 /// `GET /api/services/initialize`.

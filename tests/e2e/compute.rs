@@ -360,7 +360,7 @@ fn environments_are_an_array_unless_the_deployment_asks_for_v2s_object() {
         assert_eq!(list[0]["fees"]["8996"][0]["feeToken"], ocean.as_str());
         assert_eq!(
             list[0]["consumerAddress"],
-            "0x0000000000000000000000000000000000000e01"
+            Account::named(C2D_ENVIRONMENT).address
         );
         assert!(
             list[0].get("free").is_none() && list[1]["free"].is_object(),
@@ -553,4 +553,106 @@ fn odd_but_signed_operator_inputs_are_forwarded_as_valid_http_never_a_5xx() {
             Some("from-body")
         );
     }
+}
+
+#[test]
+fn the_environments_account_fetches_a_compute_dataset_only_for_a_running_job_that_uses_it() {
+    let _session = consumer_session();
+    let chain = LocalChain::shared();
+    let f = fixture();
+    let server = shared_file_server();
+    let environment = Account::named(C2D_ENVIRONMENT);
+    let env_address: alloy_primitives::Address = environment.address.parse().unwrap();
+    let quote = post(
+        "/api/services/initializeCompute",
+        &initialize_body(f, &f.algorithm, "env1", now() + 3600),
+    );
+    assert_eq!(quote.status, 200, "{}", quote.text());
+    let fee = quote.json()["datasets"][0]["providerFee"].clone();
+    // As ocean.py and ocean.js 3 order a compute dataset: the environment's account is
+    // the order's consumer, the user pays.
+    let order_paid_by = |payer: alloy_primitives::Address| -> B256 {
+        chain.mint_datatokens(f.dataset.datatoken, payer, 1);
+        chain.fund_ocean(payer, f.dataset.datatoken, 5000);
+        let receipt = chain.start_order(payer, env_address, f.dataset.datatoken, 0, &fee);
+        assert_eq!(receipt["status"], "0x1");
+        serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+    };
+    let tx = order_paid_by(chain.accounts.consumer);
+    let fetch = |account: &Account, tx: &B256, job: Option<&str>| -> Reply {
+        let nonce = next_nonce(&account.address);
+        let job = job.map(|id| format!("&jobId={id}")).unwrap_or_default();
+        get(&shared_provider().url(&format!(
+            "/api/services/download?documentId={}&serviceId=svc&transferTxId={tx:#x}&fileIndex=0&consumerAddress={}&nonce={nonce}&signature={}{job}",
+            f.dataset.did,
+            account.address,
+            account.sign(&format!("{}{nonce}", f.dataset.did))
+        )))
+    };
+    let error = |reply: &Reply| {
+        reply.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // No job uses the dataset yet.
+    let refused = fetch(&environment, &tx, None);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        error(&refused).contains("no running compute job"),
+        "{}",
+        refused.text()
+    );
+    // The consumer's job runs on env1 and reads this dataset: its account gets the file.
+    server.add_operator_job(json!({"jobId": "c2d-job-7", "owner": consumer().address,
+        "status": 40, "statusText": "Running algorithm", "inputDID": [f.dataset.did],
+        "algoDID": f.algorithm.did}));
+    for job in [None, Some("c2d-job-7")] {
+        let reply = fetch(&environment, &tx, job);
+        assert_eq!(reply.status, 200, "{job:?}: {}", reply.text());
+        assert_eq!(reply.body, b"a,b\n1,2\n");
+    }
+    // The operator was asked, with the provider's signature, for the payer's jobs.
+    let call = server
+        .operator_calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.method == "GET" && c.path == "compute")
+        .unwrap();
+    assert_eq!(call.query["owner"], consumer().address);
+    assert_eq!(call.query["jobId"], "c2d-job-7");
+    assert_eq!(call.query["documentId"], f.dataset.did);
+    let signer = recover_message_signer(
+        &format!("{}c2d-job-7{}", consumer().address, call.query["nonce"]),
+        &call.query["providerSignature"],
+    )
+    .unwrap();
+    assert_eq!(signer.to_checksum(None), DEV_PROVIDER_ADDRESS);
+    // Another job of the consumer: refused.
+    assert_eq!(fetch(&environment, &tx, Some("other-job")).status, 400);
+    // The consumer themselves, or any other account, with the same order: not an
+    // access service (only the environment's account may fetch).
+    for account in [consumer(), Account::named("c2d-stranger")] {
+        let reply = fetch(&account, &tx, None);
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        assert!(
+            error(&reply).contains("is not an access service"),
+            "{}",
+            reply.text()
+        );
+    }
+    // A finished job does not count: an order by another payer whose job is over.
+    let stranger = chain.accounts.stranger;
+    let finished_tx = order_paid_by(stranger);
+    server.add_operator_job(
+        json!({"jobId": "c2d-job-8", "owner": stranger.to_checksum(None),
+        "status": 70, "statusText": "Job finished", "inputDID": [f.dataset.did]}),
+    );
+    let reply = fetch(&environment, &finished_tx, None);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        error(&reply).contains("no running compute job"),
+        "{}",
+        reply.text()
+    );
 }

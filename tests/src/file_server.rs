@@ -42,6 +42,8 @@ struct State {
     proofs: Vec<(String, String)>,
     /// Whether the `gated` proof sink may answer.
     proof_gate_open: bool,
+    /// Jobs the operator stand-in reports by owner (see `add_operator_job`).
+    operator_jobs: Vec<Value>,
 }
 
 /// A request the operator stand-in received.
@@ -130,6 +132,13 @@ impl FileServer {
     /// proof at once but answers only when the gate opens (at most 60 s later).
     pub fn set_proof_gate(&self, open: bool) {
         self.state.lock().unwrap().proof_gate_open = open;
+    }
+
+    /// Adds a job the operator stand-in reports on `GET compute` for its `owner`
+    /// (and `jobId`, when asked). Other queries get the fixed answer
+    /// `[{"jobId": "job-1", "status": 70, ...}]`.
+    pub fn add_operator_job(&self, job: Value) {
+        self.state.lock().unwrap().operator_jobs.push(job);
     }
 
     /// Every request the operator stand-in received, in order.
@@ -497,7 +506,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 match (method, op_path.as_str()) {
                     ("GET", "environments") => {
                         let envs = json!([
-                            {"id": "env1", "consumerAddress": "0x0000000000000000000000000000000000000e01", "priceMin": 1, "maxJobDuration": 259200, "maxJobs": 10, "currentJobs": 0, "desc": "one token per minute"},
+                            {"id": "env1", "consumerAddress": crate::Account::named(crate::C2D_ENVIRONMENT).address, "priceMin": 1, "maxJobDuration": 259200, "maxJobs": 10, "currentJobs": 0, "desc": "one token per minute"},
                             {"id": "env2", "consumerAddress": "0x0000000000000000000000000000000000000e02", "priceMin": 0, "maxJobDuration": 3600, "maxJobs": 1, "currentJobs": 0, "desc": "free"}
                         ]);
                         respond(
@@ -515,13 +524,38 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                         br#"[{"jobId":"job-1","status":1,"statusText":"Job started"}]"#,
                         false,
                     ),
-                    ("GET", "compute") => respond(
-                        &mut writer,
-                        200,
-                        &[json_type],
-                        br#"[{"jobId":"job-1","status":70,"statusText":"Job finished"}]"#,
-                        false,
-                    ),
+                    ("GET", "compute") => {
+                        let owner = query.get("owner").cloned().unwrap_or_default();
+                        let owned: Vec<Value> = state
+                            .lock()
+                            .unwrap()
+                            .operator_jobs
+                            .iter()
+                            .filter(|job| {
+                                job["owner"]
+                                    .as_str()
+                                    .is_some_and(|o| o.eq_ignore_ascii_case(&owner))
+                            })
+                            .cloned()
+                            .collect();
+                        let wanted = query.get("jobId");
+                        let matching: Vec<Value> = owned
+                            .into_iter()
+                            .filter(|job| wanted.is_none_or(|id| job["jobId"].as_str() == Some(id)))
+                            .collect();
+                        let answer = if matching.is_empty() {
+                            json!([{"jobId": "job-1", "status": 70, "statusText": "Job finished"}])
+                        } else {
+                            Value::Array(matching)
+                        };
+                        respond(
+                            &mut writer,
+                            200,
+                            &[json_type],
+                            answer.to_string().as_bytes(),
+                            false,
+                        )
+                    }
                     ("PUT", "compute") => respond(
                         &mut writer,
                         200,

@@ -33,6 +33,9 @@ pub const DEV_PROVIDER_KEY: &str =
     "0xfd5c1ccea015b6d663618850824154a3b3fb2882c46cefb05b9a93fea8c3d215";
 /// Mnemonic account 2, the consumer of the spec's vectors.
 pub const CONSUMER_KEY: &str = "0x5d75837394b078ce97bc289fa8d75e21000573520bfa7784a9d28ccaae602bf8";
+/// The label of the account (`Account::named`) that is the operator stand-in's
+/// `env1` `consumerAddress`: the compute environment's own account.
+pub const C2D_ENVIRONMENT: &str = "c2d-environment-env1";
 /// The development key's address.
 pub const DEV_PROVIDER_ADDRESS: &str = "0xe08A1dAe983BC701D05E492DB80e0144f8f4b909";
 

@@ -146,6 +146,7 @@ mod tests {
             fee_amount: U256::ZERO,
             fee_valid_until: U256::from(1_000u64),
             provider_data: Value::Null,
+            payer: alloy_primitives::Address::ZERO,
         };
         assert!(order_covers(&order, 999));
         assert!(order_covers(&order, 1_000));

@@ -9,6 +9,7 @@ use crate::asset::files::FileRequest;
 use crate::asset::files::reachable_file;
 use crate::asset::resolve_service;
 use crate::chain::{Rpc, network_name};
+use crate::compute::dataset_access;
 use crate::order::order_query;
 use crate::order::validate_order;
 use crate::ports::Platform;
@@ -66,13 +67,21 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
     let net = network_name(chain.id);
     let timeout = platform.settings.request_timeout()?;
     let rpc = Rpc::new(chain, platform.http, platform.kv, timeout);
-    check_consumable(&rpc, &ddo, &authorized.signer)?;
     let service = &ddo.services[index];
-    if service.service_type != "access" {
-        return Err(ProviderError::BadRequest(format!(
-            "Provider {net}: Service with index={service_id} is not an access service."
-        )));
-    }
+    // A compute service's dataset is fetched only by a compute environment's account,
+    // for a running job (crate::compute::dataset_access); then the asset's credentials
+    // are those of the job's owner, checked once the order names them.
+    let environment = if service.service_type == "access" {
+        check_consumable(&rpc, &ddo, &authorized.signer)?;
+        None
+    } else {
+        Some(dataset_access::environment_account(
+            platform,
+            chain.id,
+            &authorized.signer,
+            || dataset_access::not_an_access_service(net, service_id),
+        )?)
+    };
     let query = order_query(
         &ddo,
         index,
@@ -88,6 +97,16 @@ pub fn download_file(platform: &Platform<'_>, input: &DownloadRequest) -> Result
             refusal.0
         ))
     })?;
+    if let Some(operator) = &environment {
+        check_consumable(&rpc, &ddo, &order.payer)?;
+        dataset_access::require_running_job(
+            operator,
+            net,
+            &order.payer,
+            did,
+            input.job_id.as_deref(),
+        )?;
+    }
     // Proof of download, when configured: made once the whole file is delivered.
     let after = crate::proof::wanted(platform).then(|| {
         let proof = crate::proof::DownloadProof {

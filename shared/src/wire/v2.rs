@@ -81,6 +81,7 @@ pub fn download(request: &ApiRequest) -> Result<DownloadRequest> {
         claim,
         userdata: parse_userdata(params.get("userdata")),
         range: request.header("range").map(str::to_owned),
+        job_id: params.filled_text("jobId"),
     })
 }
 
