@@ -55,7 +55,7 @@ pub mod handlers {
     }
 
     component_handlers!("`info`: the root document (unknown paths never reach it).",
-        info { "" => Full(info::root) });
+        info { "" => Full(info::root), "spec" => Full(info::spec) });
     component_handlers!("`nonce`.", nonce { "nonce" => Full(nonce_endpoint::nonce) });
     component_handlers!("`encrypt`.", encrypt { "encrypt" => Full(encrypt::encrypt) });
     component_handlers!("`decrypt`.", decrypt { "decrypt" => Full(decrypt::decrypt) });
@@ -117,7 +117,8 @@ pub struct Operation {
     pub name: &'static str,
     /// Advertised only when a compute operator is configured.
     pub compute: bool,
-    /// Listed in `serviceEndpoints` (an alias spelling of another route is not).
+    /// Listed in `serviceEndpoints` (an alias spelling of another route and the API
+    /// document are not).
     pub listed: bool,
 }
 
@@ -137,8 +138,9 @@ const fn op(
     }
 }
 
-/// A second spelling of a listed route: served, not advertised.
-const fn alias_op(
+/// Served, not advertised in `serviceEndpoints`: a second spelling of a listed route,
+/// or the API document.
+const fn unlisted_op(
     method: &'static str,
     path: &'static str,
     component: &'static str,
@@ -164,13 +166,15 @@ const fn compute_op(method: &'static str, path: &'static str, name: &'static str
 /// Every operation, in the order `GET /` lists them.
 pub const OPERATIONS: &[Operation] = &[
     op("GET", "/", "info", ""),
+    // The OpenAPI document (the reference served its Swagger JSON here).
+    unlisted_op("GET", "/spec", "info", "spec"),
     op("GET", "/api/services/nonce", "nonce", "nonce"),
     op("POST", "/api/services/encrypt", "encrypt", "encrypt"),
     op("POST", "/api/services/decrypt", "decrypt", "decrypt"),
     op("POST", "/api/services/fileinfo", "fileinfo", "fileinfo"),
     // Ocean Node registers `fileInfo` (its router ignores case); v2 clients need the
     // key `fileinfo` exactly, and ocean.js finds that one too.
-    alias_op("POST", "/api/services/fileInfo", "fileinfo", "fileInfo"),
+    unlisted_op("POST", "/api/services/fileInfo", "fileinfo", "fileInfo"),
     op("GET", "/api/services/assetUrls", "fileinfo", "assetUrls"),
     op(
         "GET",

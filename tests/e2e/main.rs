@@ -11,3 +11,4 @@ mod fileinfo;
 mod foundation;
 mod oceanjs;
 mod scale;
+mod spec;

@@ -18,6 +18,19 @@ pub fn root(_request: &ApiRequest, platform: &Platform<'_>) -> Result<ApiRespons
     Ok(ApiResponse::json(200, &info_document(chains, compute)))
 }
 
+/// The OpenAPI 3.0 document of every route of both dialects (`openapi.json`, checked
+/// against the route table and validated by tests).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /spec`: [`OPENAPI`].
+pub fn spec(_request: &ApiRequest, _platform: &Platform<'_>) -> Result<ApiResponse> {
+    Ok(ApiResponse::bytes(
+        200,
+        "application/json",
+        OPENAPI.as_bytes().to_vec(),
+    ))
+}
+
 /// The root document. Built from configuration alone: no RPC call (the reference
 /// called `eth_chainId` on every request in single-chain mode).
 pub fn info_document(chains: &Chains, compute: bool) -> Value {
@@ -130,5 +143,137 @@ mod tests {
         );
         let r = handle(&ApiRequest::new("POST", "/"), &fake.ports());
         assert_eq!(r.status, 405);
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use super::OPENAPI;
+    use crate::routes::OPERATIONS;
+    use serde_json::Value;
+    use std::collections::BTreeSet;
+
+    fn document() -> Value {
+        serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
+    }
+
+    fn operation_id(name: &str) -> &str {
+        if name.is_empty() { "root" } else { name }
+    }
+
+    #[test]
+    fn the_document_is_valid_openapi_3() {
+        let parsed: openapiv3::OpenAPI =
+            serde_json::from_str(OPENAPI).expect("a valid OpenAPI 3.0 document");
+        assert!(parsed.openapi.starts_with("3.0."), "{}", parsed.openapi);
+        assert_eq!(parsed.info.version, env!("CARGO_PKG_VERSION"));
+        // Every operation has an id, a summary and its responses.
+        for (path, item) in parsed.paths.iter() {
+            let openapiv3::ReferenceOr::Item(item) = item else {
+                panic!("{path}: a path item must be inline")
+            };
+            for (method, op) in item.iter() {
+                assert!(op.operation_id.is_some(), "{method} {path}: operationId");
+                assert!(op.summary.is_some(), "{method} {path}: summary");
+                assert!(
+                    !op.responses.responses.is_empty(),
+                    "{method} {path}: responses"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_table_is_documented_and_nothing_else() {
+        let doc = document();
+        let documented: BTreeSet<(String, String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object().unwrap().iter().map(move |(method, op)| {
+                    (
+                        method.to_ascii_uppercase(),
+                        path.clone(),
+                        op["operationId"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+            })
+            .collect();
+        let routed: BTreeSet<(String, String, String)> = OPERATIONS
+            .iter()
+            .map(|op| {
+                (
+                    op.method.to_owned(),
+                    op.path.to_owned(),
+                    operation_id(op.name).to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(documented, routed);
+    }
+
+    /// Collects every `$ref` in the document.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map {
+                    match (key.as_str(), item) {
+                        ("$ref", Value::String(target)) => out.push(target.clone()),
+                        _ => refs(item, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_errors_and_signed_messages_are_documented() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let pointer = target.strip_prefix('#').expect("local references only");
+            assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+        }
+        for op in OPERATIONS {
+            let entry = &doc["paths"][op.path][op.method.to_ascii_lowercase()];
+            let responses = entry["responses"].as_object().unwrap();
+            if !op.name.is_empty() && op.name != "spec" {
+                // Bad input is always a documented 4xx; upstream failures a 503.
+                assert!(responses.contains_key("400"), "{} {}", op.method, op.path);
+                assert!(responses.contains_key("503"), "{} {}", op.method, op.path);
+            }
+            if op.compute {
+                assert!(
+                    responses.contains_key("404"),
+                    "compute routes 404 without an operator"
+                );
+            }
+        }
+        // Each signed operation says what is signed, in each dialect it speaks.
+        for (path, method, dialects) in [
+            ("/api/services/download", "get", &["v2", "node"][..]),
+            ("/api/services/decrypt", "post", &["v2", "node"]),
+            ("/api/services/encrypt", "post", &["node"]),
+            ("/api/services/compute", "post", &["v2", "node"]),
+            ("/api/services/compute", "put", &["v2", "node"]),
+            ("/api/services/compute", "delete", &["v2"]),
+            ("/api/services/computeResult", "get", &["v2", "node"]),
+            ("/api/services/freeCompute", "post", &["node"]),
+            ("/api/services/createAuthToken", "get", &["v2"]),
+            ("/api/services/deleteAuthToken", "delete", &["v2"]),
+            ("/api/services/auth/token", "post", &["node"]),
+            ("/api/services/auth/token/invalidate", "post", &["node"]),
+            ("/api/services/assetUrls", "get", &["v2"]),
+        ] {
+            let signed = &doc["paths"][path][method]["x-signed-message"];
+            for dialect in dialects {
+                assert!(signed[dialect].is_string(), "{method} {path}: {dialect}");
+            }
+        }
     }
 }
