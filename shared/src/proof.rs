@@ -62,10 +62,14 @@ pub struct DownloadProof {
 }
 
 /// Whether a proof is configured at all (read before the download, so downloads
-/// without proofs carry no completion work).
+/// without proofs carry no completion work). A malformed setting counts as wanted, so
+/// [`deliver`] logs it instead of proofs silently stopping.
 pub fn wanted(platform: &Platform<'_>) -> bool {
-    let http = platform.settings.use_http_proof().ok().flatten().is_some();
-    let chain = platform.settings.use_chain_proof().unwrap_or(false);
+    let http = platform
+        .settings
+        .use_http_proof()
+        .map_or(true, |url| url.is_some());
+    let chain = platform.settings.use_chain_proof().unwrap_or(true);
     http || chain
 }
 
@@ -301,6 +305,22 @@ mod tests {
             consumer: CONSUMER.parse().unwrap(),
             signed,
         }
+    }
+
+    #[test]
+    fn proofs_are_wanted_when_configured_or_misconfigured_only() {
+        let wanted_with = |vars: &[(&str, &str)]| {
+            let fake = crate::fakes::FakePlatform::new(vars);
+            wanted(&fake.ports())
+        };
+        assert!(!wanted_with(&[]));
+        assert!(!wanted_with(&[
+            ("use_http_proof", ""),
+            ("use_chain_proof", "false")
+        ]));
+        assert!(wanted_with(&[("use_http_proof", "http://sink/")]));
+        assert!(wanted_with(&[("use_chain_proof", "true")]));
+        assert!(wanted_with(&[("use_chain_proof", "maybe")]));
     }
 
     #[test]
