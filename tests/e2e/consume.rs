@@ -1262,3 +1262,62 @@ fn failing_sinks_never_fail_downloads_and_cut_or_token_downloads_claim_no_signat
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(server.proofs("cut").len(), 1);
 }
+
+/// The transaction encoder behind the chain proof, against a real node: a legacy
+/// (EIP-155) and an EIP-1559 transaction signed by it are mined, from the right
+/// account, with the value they carry.
+#[test]
+fn signed_transactions_of_both_envelopes_are_mined_by_a_real_node() {
+    use alloy_primitives::U256;
+    use ocean_provider::chain::transaction::{GasPricing, Transaction};
+    let chain = LocalChain::shared();
+    let sender = Account::named("transaction-envelopes");
+    let recipient = Account::named("transaction-recipient");
+    chain.rpc(
+        "evm_setAccountBalance",
+        json!([sender.address, "0xde0b6b3a7640000"]),
+    );
+    let quantity = |value: Value| {
+        U256::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let base_fee = quantity(
+        chain.rpc("eth_getBlockByNumber", json!(["latest", false]))["baseFeePerGas"].clone(),
+    );
+    let gas_price = quantity(chain.rpc("eth_gasPrice", json!([])));
+    let to: Address = recipient.address.parse().unwrap();
+    for (nonce, pricing, kind) in [
+        (0, GasPricing::Legacy { gas_price }, "0x0"),
+        (
+            1,
+            GasPricing::Eip1559 {
+                max_priority_fee_per_gas: U256::from(1_000_000_000u64),
+                max_fee_per_gas: base_fee * U256::from(2u8) + U256::from(1_000_000_000u64),
+            },
+            "0x2",
+        ),
+    ] {
+        let tx = Transaction {
+            chain_id: 8996,
+            nonce,
+            pricing,
+            gas: 21_000,
+            to,
+            value: U256::from(1000u64 + nonce),
+            data: Vec::new(),
+        };
+        let raw = tx.sign(&sender.key).unwrap();
+        let hash = chain.rpc(
+            "eth_sendRawTransaction",
+            json!([format!("0x{}", hex::encode(raw))]),
+        );
+        let receipt = chain.rpc("eth_getTransactionReceipt", json!([hash]));
+        assert_eq!(receipt["status"], "0x1", "{kind}: {receipt}");
+        assert_eq!(receipt["type"], kind, "{receipt}");
+        assert_eq!(
+            receipt["from"].as_str().unwrap().to_lowercase(),
+            sender.address.to_lowercase()
+        );
+    }
+    let balance = quantity(chain.rpc("eth_getBalance", json!([recipient.address, "latest"])));
+    assert_eq!(balance, U256::from(2001u64));
+}
