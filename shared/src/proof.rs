@@ -27,15 +27,17 @@ use alloy_sol_types::SolCall;
 use serde_json::{Value, json};
 
 use crate::address::checksum;
-use crate::chain::Rpc;
 use crate::chain::abi::orderExecutedCall;
 use crate::chain::transaction::{GasPricing, Transaction};
+use crate::chain::{Rpc, RpcCall};
 use crate::config::Chain;
 use crate::log::{Level, log};
 use crate::outbound::OutboundRequest;
 use crate::ports::Platform;
 use crate::request::percent_encode;
-use crate::signature::{eip191_hash_of_hash, recover_address, sign_digest};
+use crate::signature::{
+    decode_hex, eip191_hash_of_hash, recover_message_signer, sign_digest, sign_message,
+};
 
 const COMPONENT: &str = "download";
 
@@ -89,8 +91,7 @@ pub fn http_form(
     proof: &DownloadProof,
     provider_data: &str,
 ) -> Option<Vec<(&'static str, String)>> {
-    let digest = eip191_hash_of_hash(&keccak256(provider_data.as_bytes()));
-    let signature = sign_digest(proof.chain.key.signing_key(), &digest).ok()?;
+    let signature = sign_message(proof.chain.key.signing_key(), provider_data).ok()?;
     let mut form = vec![
         ("orderTxId", format!("{:#x}", proof.order_tx)),
         ("providerData", provider_data.to_owned()),
@@ -168,17 +169,20 @@ fn post_http(platform: &Platform<'_>, url: &str, proof: &DownloadProof, data: &s
     }
 }
 
-/// The parts of a JSON-RPC answer the transaction needs.
+/// A JSON-RPC quantity (`0x…`).
 fn quantity(value: &Value) -> Option<U256> {
     let text = value.as_str()?.strip_prefix("0x")?;
     U256::from_str_radix(if text.is_empty() { "0" } else { text }, 16).ok()
 }
 
-fn rpc_quantity(rpc: &Rpc<'_>, method: &'static str, params: Value) -> Result<U256, String> {
-    match rpc.call(method, params) {
-        Ok(Ok(value)) => quantity(&value).ok_or_else(|| format!("{method}: not a quantity")),
-        Ok(Err(err)) => Err(format!("{method}: {}", err.0)),
-        Err(err) => Err(err.to_string()),
+/// The quantity a call answered, or why not.
+fn quantity_of(
+    answer: &Result<Value, crate::chain::RpcError>,
+    method: &str,
+) -> Result<U256, String> {
+    match answer {
+        Ok(value) => quantity(value).ok_or_else(|| format!("{method}: not a quantity")),
+        Err(err) => Err(format!("{method}: {}", err.0)),
     }
 }
 
@@ -200,12 +204,11 @@ fn send_chain(
     };
     // The contract checks the consumer's signature over the 32-byte hash of
     // consumerData; other accepted forms would revert.
-    let consumer_digest = eip191_hash_of_hash(&keccak256(message.as_bytes()));
-    if recover_address(&consumer_digest, consumer_signature).ok() != Some(proof.consumer) {
+    if recover_message_signer(message, consumer_signature).ok() != Some(proof.consumer) {
         return Err("the consumer's signature is not in the form the datatoken checks".into());
     }
-    let consumer_signature_bytes = crate::signature::decode_hex(consumer_signature)
-        .ok_or("the consumer's signature is not hex")?;
+    let consumer_signature_bytes =
+        decode_hex(consumer_signature).ok_or("the consumer's signature is not hex")?;
     let mut signed = proof.order_tx.to_vec();
     signed.extend_from_slice(data.as_bytes());
     let provider_signature = sign_digest(key, &eip191_hash_of_hash(&keccak256(&signed)))
@@ -213,9 +216,7 @@ fn send_chain(
     let call = orderExecutedCall {
         orderTxId: proof.order_tx,
         providerData: data.as_bytes().to_vec().into(),
-        providerSignature: crate::signature::decode_hex(&provider_signature.to_hex_v01())
-            .unwrap_or_default()
-            .into(),
+        providerSignature: provider_signature.to_bytes_v01().to_vec().into(),
         consumerData: message.as_bytes().to_vec().into(),
         consumerSignature: consumer_signature_bytes.into(),
         consumerAddress: proof.consumer,
@@ -227,26 +228,54 @@ fn send_chain(
         .map_err(|e| e.to_string())?;
     let rpc = Rpc::new(&proof.chain, platform.http, platform.kv, timeout);
     let from = checksum(&provider);
-    let call_object = json!({
-        "from": from,
-        "to": proof.datatoken,
-        "data": format!("0x{}", hex::encode(&call)),
-    });
-    // A call that would revert fails here, before any gas is spent.
-    let estimate = rpc_quantity(&rpc, "eth_estimateGas", json!([call_object]))?;
+    let nonce_call = RpcCall {
+        method: "eth_getTransactionCount",
+        params: json!([from, "pending"]),
+    };
+    let legacy = proof.chain.id == 8996;
+    // Everything the transaction needs in one round trip: the gas estimate (a call
+    // that would revert fails here, before any gas is spent), the account nonce, and
+    // the gas price (8996, as the reference) or the tip and the latest base fee.
+    let mut calls = vec![
+        RpcCall {
+            method: "eth_estimateGas",
+            params: json!([{
+                "from": from,
+                "to": proof.datatoken,
+                "data": format!("0x{}", hex::encode(&call)),
+            }]),
+        },
+        nonce_call.clone(),
+    ];
+    if legacy {
+        calls.push(RpcCall {
+            method: "eth_gasPrice",
+            params: json!([]),
+        });
+    } else {
+        calls.push(RpcCall {
+            method: "eth_maxPriorityFeePerGas",
+            params: json!([]),
+        });
+        calls.push(RpcCall {
+            method: "eth_getBlockByNumber",
+            params: json!(["latest", false]),
+        });
+    }
+    let answers = rpc.batch(&calls).map_err(|e| e.to_string())?;
+    let estimate = quantity_of(&answers[0], calls[0].method)?;
     let gas = u64::try_from(estimate).map_err(|_| "gas estimate out of range")?;
     // 20 % headroom; unused gas is refunded.
     let gas = gas.saturating_add(gas / 5);
-    let pricing = if proof.chain.id == 8996 {
+    let pricing = if legacy {
         GasPricing::Legacy {
-            gas_price: rpc_quantity(&rpc, "eth_gasPrice", json!([]))?,
+            gas_price: quantity_of(&answers[2], calls[2].method)?,
         }
     } else {
-        let tip = rpc_quantity(&rpc, "eth_maxPriorityFeePerGas", json!([]))?;
-        let base = match rpc.call("eth_getBlockByNumber", json!(["latest", false])) {
-            Ok(Ok(block)) => block.get("baseFeePerGas").and_then(quantity),
-            Ok(Err(err)) => return Err(format!("eth_getBlockByNumber: {}", err.0)),
-            Err(err) => return Err(err.to_string()),
+        let tip = quantity_of(&answers[2], calls[2].method)?;
+        let base = match &answers[3] {
+            Ok(block) => block.get("baseFeePerGas").and_then(quantity),
+            Err(err) => return Err(format!("eth_getBlockByNumber: {}", err.0)),
         }
         .ok_or("the chain reports no base fee")?;
         // As web3.py: the tip plus twice the latest base fee.
@@ -257,9 +286,15 @@ fn send_chain(
     };
     // Concurrent proofs from one account can race for a nonce: on a nonce refusal the
     // pending count is read again.
+    let mut nonce = quantity_of(&answers[1], nonce_call.method)?;
     let mut last = String::new();
-    for _ in 0..3 {
-        let nonce = rpc_quantity(&rpc, "eth_getTransactionCount", json!([from, "pending"]))?;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            let answer = rpc
+                .call(nonce_call.method, nonce_call.params.clone())
+                .map_err(|e| e.to_string())?;
+            nonce = quantity_of(&answer, nonce_call.method)?;
+        }
         let tx = Transaction {
             chain_id: proof.chain.id,
             nonce: u64::try_from(nonce).map_err(|_| "account nonce out of range")?,
@@ -287,7 +322,6 @@ fn send_chain(
 mod tests {
     use super::*;
     use crate::fakes::{CONSUMER, CONSUMER_KEY, PROVIDER_KEY};
-    use crate::signature::{recover_message_signer, sign_message};
 
     fn proof(signed: Option<(String, String)>) -> DownloadProof {
         let key = crate::config::ProviderKey::parse(PROVIDER_KEY).unwrap();

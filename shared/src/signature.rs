@@ -164,15 +164,19 @@ impl RecoverableSignature {
         )
     }
 
+    /// r ‖ s ‖ v, with v as 0/1 (the reference's `sign_message` style).
+    pub fn to_bytes_v01(&self) -> [u8; 65] {
+        let mut bytes = [0u8; 65];
+        bytes[..32].copy_from_slice(self.r.as_slice());
+        bytes[32..64].copy_from_slice(self.s.as_slice());
+        bytes[64] = self.v - 27;
+        bytes
+    }
+
     /// `0x` + r + s + v, with v as 00/01 (the reference's `sign_message` style, used
     /// for operator-service signatures).
     pub fn to_hex_v01(&self) -> String {
-        format!(
-            "0x{}{}{:02x}",
-            hex::encode(self.r),
-            hex::encode(self.s),
-            self.v - 27
-        )
+        format!("0x{}", hex::encode(self.to_bytes_v01()))
     }
 }
 

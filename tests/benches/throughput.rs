@@ -387,19 +387,17 @@ fn consume_setup(bulk_url: &str, paced_url: &str) -> ConsumeSetup {
         dataset.did, consumer.address
     )));
     assert_eq!(quote.status, 200, "{}", quote.text());
-    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 5);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
+    let payer = chain.accounts.consumer;
+    let order_tx = chain.order(
+        payer,
+        payer,
         dataset.datatoken,
-        0,
         &quote.json()["providerFee"],
     );
-    assert_eq!(receipt["status"], "0x1");
     ConsumeSetup {
         provider,
         _dir: dir,
-        order_tx: receipt["transactionHash"].as_str().unwrap().to_owned(),
+        order_tx: format!("{order_tx:#x}"),
         did: dataset.did,
         chain,
         rpc,

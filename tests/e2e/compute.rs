@@ -68,12 +68,7 @@ fn fixture() -> &'static Fixture {
 }
 
 fn post(path: &str, body: &Value) -> Reply {
-    request(
-        "POST",
-        &shared_provider().url(path),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    )
+    post_json(&shared_provider().url(path), body)
 }
 
 fn now() -> u64 {
@@ -91,20 +86,9 @@ fn initialize_body(f: &Fixture, algorithm: &Dataset, env: &str, valid_until: u64
 }
 
 fn order_with(chain: &LocalChain, asset: &Dataset, fee: &Value) -> B256 {
-    chain.mint_datatokens(asset.datatoken, chain.accounts.consumer, 1);
-    chain.fund_ocean(chain.accounts.consumer, asset.datatoken, 5000);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
-        asset.datatoken,
-        0,
-        fee,
-    );
-    assert_eq!(
-        receipt["status"], "0x1",
-        "startOrder refused the compute fee"
-    );
-    serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+    let consumer = chain.accounts.consumer;
+    chain.fund_ocean(consumer, asset.datatoken, 5000);
+    chain.order(consumer, consumer, asset.datatoken, fee)
 }
 
 fn next_nonce(address: &str) -> String {
@@ -572,11 +556,8 @@ fn the_environments_account_fetches_a_compute_dataset_only_for_a_running_job_tha
     // As ocean.py and ocean.js 3 order a compute dataset: the environment's account is
     // the order's consumer, the user pays.
     let order_paid_by = |payer: alloy_primitives::Address| -> B256 {
-        chain.mint_datatokens(f.dataset.datatoken, payer, 1);
         chain.fund_ocean(payer, f.dataset.datatoken, 5000);
-        let receipt = chain.start_order(payer, env_address, f.dataset.datatoken, 0, &fee);
-        assert_eq!(receipt["status"], "0x1");
-        serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+        chain.order(payer, env_address, f.dataset.datatoken, &fee)
     };
     let tx = order_paid_by(chain.accounts.consumer);
     let fetch = |account: &Account, tx: &B256, job: Option<&str>| -> Reply {

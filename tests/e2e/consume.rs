@@ -65,19 +65,8 @@ fn order_checking(chain: &LocalChain, dataset: &Dataset, extra: &str) -> B256 {
         quote["datatoken"],
         json!(dataset.datatoken.to_checksum(None))
     );
-    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 5);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
-        dataset.datatoken,
-        0,
-        &quote["providerFee"],
-    );
-    assert_eq!(
-        receipt["status"], "0x1",
-        "startOrder refused the provider's own fee"
-    );
-    serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+    let consumer = chain.accounts.consumer;
+    chain.order(consumer, consumer, dataset.datatoken, &quote["providerFee"])
 }
 
 fn fixture() -> &'static Fixture {
@@ -850,16 +839,13 @@ fn orders_expire_on_an_idle_chain_and_reuse_order_works_after_expiry() {
             account.sign(&format!("{}{nonce}", dataset.did))
         )))
     };
-    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 5);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
+    let consumer = chain.accounts.consumer;
+    let tx = chain.order(
+        consumer,
+        consumer,
         dataset.datatoken,
-        0,
         &quote(&provider)["providerFee"],
     );
-    assert_eq!(receipt["status"], "0x1");
-    let tx: B256 = serde_json::from_value(receipt["transactionHash"].clone()).unwrap();
     let fresh = download(&tx, 1);
     assert_eq!(fresh.status, 200, "{}", fresh.text());
     let block_before = chain.rpc("eth_blockNumber", json!([]));

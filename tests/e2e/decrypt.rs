@@ -84,12 +84,7 @@ fn inline(
 }
 
 fn post(provider: &Provider, body: &Value) -> Reply {
-    request(
-        "POST",
-        &provider.url("/api/services/decrypt"),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    )
+    post_json(&provider.url("/api/services/decrypt"), body)
 }
 
 fn error_of(reply: &Reply) -> String {

@@ -25,12 +25,7 @@ fn files() -> &'static file_server::FileServer {
 }
 
 fn fileinfo(provider: &Provider, body: Value) -> Reply {
-    request(
-        "POST",
-        &provider.url("/api/services/fileinfo"),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    )
+    post_json(&provider.url("/api/services/fileinfo"), &body)
 }
 
 fn first(reply: &Reply) -> Value {

@@ -40,12 +40,7 @@ fn create_token_url(provider: &Provider, account: &Account, expiration: u64, non
 fn node_token_request(provider: &Provider, account: &Account, nonce: u64) -> Reply {
     let body = json!({"address": account.address, "nonce": nonce.to_string(),
         "signature": account.sign(&format!("{}{nonce}createAuthToken", account.address))});
-    request(
-        "POST",
-        &provider.url("/api/services/auth/token"),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    )
+    post_json(&provider.url("/api/services/auth/token"), &body)
 }
 
 /// Sends `send(instance)` from 50 threads released together, spread over the
@@ -139,11 +134,9 @@ fn a_token_revoked_on_one_instance_is_refused_on_the_others_at_once() {
     }
     let body = json!({"address": account.address, "nonce": "2", "token": token,
         "signature": account.sign(&format!("{}2", account.address))});
-    let invalidated = request(
-        "POST",
+    let invalidated = post_json(
         &nodes[0].0.url("/api/services/auth/token/invalidate"),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
+        &body,
     );
     assert_eq!(invalidated.json(), json!({"success": true}));
     // No delay: the very next request on each other instance is refused.
@@ -380,15 +373,9 @@ fn one_process_per_endpoint_group_behind_path_routing_serves_the_consume_flow() 
     let file = json!({"type": "url", "url": format!("{}/files/per-endpoint.csv", files.url)});
     let dataset = publish_dataset(chain, files, "per-endpoint", "access", &[file], 0);
     let consumer = Account::from_key(CONSUMER_KEY);
-    let info = request(
-        "POST",
+    let info = post_json(
         &via("/api/services/fileinfo"),
-        &[("Content-Type", "application/json")],
-        Some(
-            json!({"did": dataset.did, "serviceId": "svc"})
-                .to_string()
-                .as_bytes(),
-        ),
+        &json!({"did": dataset.did, "serviceId": "svc"}),
     );
     assert_eq!(info.json()[0]["valid"], true, "{}", info.text());
     let quote = get(&via(&format!(
@@ -396,16 +383,14 @@ fn one_process_per_endpoint_group_behind_path_routing_serves_the_consume_flow() 
         dataset.did, consumer.address
     )));
     assert_eq!(quote.status, 200, "{}", quote.text());
-    chain.mint_datatokens(dataset.datatoken, chain.accounts.consumer, 1);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
+    let payer = chain.accounts.consumer;
+    let tx = chain.order(
+        payer,
+        payer,
         dataset.datatoken,
-        0,
         &quote.json()["providerFee"],
     );
-    assert_eq!(receipt["status"], "0x1");
-    let tx = receipt["transactionHash"].as_str().unwrap();
+    let tx = &format!("{tx:#x}");
     let nonce = get(&via(&format!(
         "/api/services/nonce?userAddress={}",
         consumer.address

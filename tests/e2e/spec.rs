@@ -109,23 +109,15 @@ fn real_answers_match_the_documented_schemas() {
 
     server.add_file("spec.csv", b"a,b\n1,2\n".to_vec());
     let url = format!("{}/files/spec.csv", server.url);
-    let fileinfo = request(
-        "POST",
+    let fileinfo = post_json(
         &provider.url("/api/services/fileinfo"),
-        &[("Content-Type", "application/json")],
-        Some(
-            json!({"type": "url", "url": url, "method": "GET"})
-                .to_string()
-                .as_bytes(),
-        ),
+        &json!({"type": "url", "url": url, "method": "GET"}),
     );
     assert_eq!(fileinfo.status, 200, "{}", fileinfo.text());
     check("post", "/api/services/fileinfo", &fileinfo);
-    let bad_type = request(
-        "POST",
+    let bad_type = post_json(
         &provider.url("/api/services/fileInfo"),
-        &[("Content-Type", "application/json")],
-        Some(br#"{"type": "ftp"}"#),
+        &json!({"type": "ftp"}),
     );
     assert_eq!(bad_type.status, 400);
     check("post", "/api/services/fileInfo", &bad_type);
@@ -149,21 +141,19 @@ fn real_answers_match_the_documented_schemas() {
     assert_eq!(download.status, 400);
     check("get", "/api/services/download", &download);
 
+    let encrypt = |query: &str| {
+        request(
+            "POST",
+            &provider.url(&format!("/api/services/encrypt?{query}")),
+            &[("Content-Type", "application/octet-stream")],
+            Some(b"doc"),
+        )
+    };
     // Ocean Node's envelope: a partly signed encrypt is a 401.
-    let node = request(
-        "POST",
-        &provider.url("/api/services/encrypt?chainId=8996&nonce=1"),
-        &[("Content-Type", "application/octet-stream")],
-        Some(b"doc"),
-    );
+    let node = encrypt("chainId=8996&nonce=1");
     assert_eq!(node.status, 401, "{}", node.text());
     check("post", "/api/services/encrypt", &node);
-    let encrypted = request(
-        "POST",
-        &provider.url("/api/services/encrypt?chainId=8996"),
-        &[("Content-Type", "application/octet-stream")],
-        Some(b"doc"),
-    );
+    let encrypted = encrypt("chainId=8996");
     assert_eq!(encrypted.status, 201);
     check("post", "/api/services/encrypt", &encrypted);
 
@@ -175,15 +165,9 @@ fn real_answers_match_the_documented_schemas() {
     )));
     assert_eq!(token.status, 200, "{}", token.text());
     check("get", "/api/services/createAuthToken", &token);
-    let refused = request(
-        "POST",
+    let refused = post_json(
         &provider.url("/api/services/auth/token"),
-        &[("Content-Type", "application/json")],
-        Some(
-            json!({"address": account.address, "nonce": "2", "signature": account.sign("wrong")})
-                .to_string()
-                .as_bytes(),
-        ),
+        &json!({"address": account.address, "nonce": "2", "signature": account.sign("wrong")}),
     );
     assert_eq!(refused.status, 401, "{}", refused.text());
     check("post", "/api/services/auth/token", &refused);

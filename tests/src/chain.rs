@@ -410,6 +410,25 @@ impl LocalChain {
         );
     }
 
+    /// Mints one datatoken to `payer`, which starts an order of service 0 for
+    /// `consumer` with `fee` (as `initialize` quoted it); panics unless the order
+    /// succeeds. The order transaction.
+    pub fn order(
+        &self,
+        payer: Address,
+        consumer: Address,
+        datatoken: Address,
+        fee: &Value,
+    ) -> B256 {
+        self.mint_datatokens(datatoken, payer, 1);
+        let receipt = self.start_order(payer, consumer, datatoken, 0, fee);
+        assert_eq!(
+            receipt["status"], "0x1",
+            "startOrder refused the fee: {receipt}"
+        );
+        serde_json::from_value(receipt["transactionHash"].clone()).unwrap()
+    }
+
     /// `startOrder` from `payer` for `consumer` with a provider fee exactly as the
     /// provider's `initialize` returned it. Returns the receipt (status may be 0x0).
     pub fn start_order(

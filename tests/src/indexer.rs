@@ -57,12 +57,7 @@ impl std::fmt::Debug for Indexer {
 
 fn rpc(url: &str, method: &str, params: Value) -> Option<Value> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let reply = crate::request(
-        "POST",
-        url,
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    );
+    let reply = crate::post_json(url, &body);
     let answer: Value = serde_json::from_slice(&reply.body).ok()?;
     answer.get("result").cloned()
 }
@@ -166,12 +161,7 @@ fn index_one(
     let body = json!({"transactionId": format!("{tx:#x}"), "chainId": 8996,
         "decrypterAddress": account.address, "dataNftAddress": nft.to_checksum(None),
         "signature": signature, "nonce": nonce.to_string()});
-    let reply = crate::request(
-        "POST",
-        &format!("{provider_url}/api/services/decrypt"),
-        &[("Content-Type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    );
+    let reply = crate::post_json(&format!("{provider_url}/api/services/decrypt"), &body);
     let mut indexed = Indexed {
         did: String::new(),
         decrypt_status: reply.status,

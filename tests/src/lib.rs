@@ -537,6 +537,16 @@ fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply
     }
 }
 
+/// `POST url` with a JSON body.
+pub fn post_json(url: &str, body: &serde_json::Value) -> Reply {
+    request(
+        "POST",
+        url,
+        &[("Content-Type", "application/json")],
+        Some(body.to_string().as_bytes()),
+    )
+}
+
 /// Sends a request with optional headers and body.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);

@@ -89,11 +89,7 @@ pub fn require_running_job(
     job_id: Option<&str>,
 ) -> Result<()> {
     let owner_text = checksum(owner);
-    let mut query = operator.signed_query(&owner_text, job_id)?;
-    if let Some(job_id) = job_id {
-        query.push(("jobId", job_id.to_owned()));
-    }
-    query.push(("documentId", did.to_owned()));
+    let query = operator.job_query(&owner_text, job_id, Some(did))?;
     let (status, body) = operator.call("GET", "compute", &query, None)?;
     let jobs: Value = if (200..300).contains(&status) {
         serde_json::from_slice(&body).unwrap_or(Value::Null)

@@ -180,6 +180,24 @@ impl<'a> Operator<'a> {
         ))
     }
 
+    /// The query of status/stop/delete calls: [`Self::signed_query`] and the job
+    /// selectors given.
+    pub fn job_query(
+        &self,
+        owner: &str,
+        job_id: Option<&str>,
+        document_id: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>> {
+        let mut query = self.signed_query(owner, job_id)?;
+        if let Some(job_id) = job_id {
+            query.push(("jobId", job_id.to_owned()));
+        }
+        if let Some(did) = document_id {
+            query.push(("documentId", did.to_owned()));
+        }
+        Ok(query)
+    }
+
     /// The signed query of status/stop/delete/result calls.
     pub fn signed_query(
         &self,

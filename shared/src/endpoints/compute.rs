@@ -617,14 +617,7 @@ fn job_query(
     jobs: &JobSelector,
     owner: &str,
 ) -> Result<Vec<(&'static str, String)>> {
-    let mut query = operator.signed_query(owner, jobs.job_id.as_deref())?;
-    if let Some(job_id) = &jobs.job_id {
-        query.push(("jobId", job_id.clone()));
-    }
-    if let Some(did) = &jobs.document_id {
-        query.push(("documentId", did.clone()));
-    }
-    Ok(query)
+    operator.job_query(owner, jobs.job_id.as_deref(), jobs.document_id.as_deref())
 }
 
 /// `GET /api/services/compute`: a job's status.

@@ -88,16 +88,9 @@ fn main() {
         consumer.address
     )));
     assert_eq!(quote.status, 200, "initialize: {}", quote.text());
-    chain.mint_datatokens(datatoken, chain.accounts.consumer, 1);
-    let receipt = chain.start_order(
-        chain.accounts.consumer,
-        chain.accounts.consumer,
-        datatoken,
-        0,
-        &quote.json()["providerFee"],
-    );
-    assert_eq!(receipt["status"], "0x1", "startOrder failed");
-    let order_tx = receipt["transactionHash"].as_str().unwrap().to_owned();
+    let payer = chain.accounts.consumer;
+    let order_tx = chain.order(payer, payer, datatoken, &quote.json()["providerFee"]);
+    let order_tx = format!("{order_tx:#x}");
 
     let facts = json!({
         "provider": provider.base_url, "rpc": chain.rpc_url, "chainId": 8996, "metadata": files.url,
